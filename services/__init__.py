@@ -1,0 +1,1 @@
+"""AlphaLab's services: each a separate process that talks to the others only through events."""

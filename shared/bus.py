@@ -1,0 +1,275 @@
+"""The JetStream bus: one stream of events, idempotent publishing, durable consumers, dead letters.
+
+Publishing sets `Nats-Msg-Id` to the event id, so JetStream drops a republished event inside its
+duplicate window (the ledger's insert-or-ignore covers the rest). Consuming has one error boundary:
+a message that is not a valid event becomes an `event-rejected` record (its bytes kept as a blob) and
+is acked; a handler error naks with a back-off until `max_deliver`, then dead-letters; success acks
+only after the handler returned, i.e. after its effect is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from shared.blobs import BlobStore
+from shared.errors import MalformedEvent, NatsUnavailable
+from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode, subject_for
+
+__all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM"]
+
+STREAM = "ALPHALAB_EVENTS"
+DUPLICATE_WINDOW_S = 120.0
+_CAMPAIGN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where a consumed event sits in the stream, and how often it has been delivered."""
+
+    stream_seq: int
+    num_delivered: int
+    msg: Msg
+
+    async def in_progress(self) -> None:
+        """Tell JetStream a long handler is still working, so the message is not redelivered."""
+        await self.msg.in_progress()
+
+
+Handler = Callable[[Event, Delivery], Awaitable[None]]
+BatchHandler = Callable[[Sequence[tuple[Event, Delivery]]], Awaitable[None]]
+
+
+class Bus:
+    def __init__(self, nc: Client, producer: Producer) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.producer = producer
+        self.blobs = BlobStore(self.js)
+
+    @classmethod
+    async def connect(cls, url: str, producer: Producer, *, connect_timeout: float = 5.0) -> Bus:
+        """Connect (reconnecting forever after the first success) and make sure the stream exists."""
+        try:
+            nc = await nats.connect(
+                url,
+                name=f"{producer.service}/{producer.instance}",
+                connect_timeout=connect_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnect,
+                reconnected_cb=_log_reconnect,
+            )
+        except Exception as err:  # nats raises a mix of OSError, TimeoutError and NoServersError
+            raise NatsUnavailable(f"cannot reach NATS at {url}: {err or type(err).__name__}") from err
+        bus = cls(nc, producer)
+        await bus.ensure_stream()
+        return bus
+
+    async def ensure_stream(self) -> None:
+        """Create the event stream, or bring an existing one to this configuration."""
+        config = api.StreamConfig(
+            name=STREAM,
+            subjects=[f"{SUBJECT_PREFIX}.>"],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            max_msg_size=-1,
+        )
+        try:
+            await self.js.stream_info(STREAM)
+        except NotFoundError:
+            await self.js.add_stream(config)
+        else:
+            await self.js.update_stream(config)
+
+    async def publish(self, event: Event) -> api.PubAck:
+        """Publish and wait for JetStream's ack; `ack.duplicate` is True if it was already stored."""
+        return await self.js.publish(event.subject, encode(event), headers={"Nats-Msg-Id": event.event_id})
+
+    async def publish_many(self, events: Sequence[Event]) -> list[api.PubAck]:
+        """Publish without waiting between events, then wait for every ack (in order)."""
+        futures = [
+            await self.js.publish_async(e.subject, encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
+        ]
+        return list(await asyncio.gather(*futures))
+
+    def event(self, payload: Any, *, campaign_id: str, caused_by: Event | None = None) -> Event:
+        """An event from this bus's producer."""
+        return Event.new(payload, campaign_id=campaign_id, producer=self.producer, caused_by=caused_by)
+
+    async def reject(self, msg: Msg, reason: str) -> None:
+        """Dead-letter `msg`: keep its bytes as a blob and publish an `event-rejected` record.
+
+        The record's id derives from the stream position, so every consumer that rejects the same
+        message (and every redelivery) produces one record, not many.
+        """
+        seq = _stream_seq(msg)
+        digest = await self.blobs.put(msg.data)
+        rejection = EventRejected(
+            reason=reason[:2000],
+            subject=msg.subject,
+            stream_seq=seq,
+            size=len(msg.data),
+            sha256=digest,
+            preview=msg.data[:512].decode("utf-8", errors="replace"),
+            rejected_by=self.producer.service,
+        )
+        key = f"{seq}" if seq is not None else digest
+        event_id = "rejected-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        campaign = _campaign_of(msg.subject)
+        await self.publish(
+            Event.new(rejection, campaign_id=campaign, producer=self.producer, event_id=event_id)
+        )
+        log.warning("event_rejected", reason=reason, subject=msg.subject, stream_seq=seq, blob=digest)
+
+    async def subscription(
+        self,
+        durable: str,
+        *,
+        subject: str = f"{SUBJECT_PREFIX}.>",
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        ack_all: bool = False,
+        max_ack_pending: int = 1000,
+    ) -> JetStreamContext.PullSubscription:
+        """A durable pull consumer; consumers with the same name share (split) the work."""
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            ack_policy=api.AckPolicy.ALL if ack_all else api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            max_deliver=max_deliver,
+            ack_wait=ack_wait,
+            max_ack_pending=max_ack_pending,
+            filter_subject=subject,
+        )
+        return await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
+
+    async def consume(
+        self,
+        subscription: JetStreamContext.PullSubscription,
+        handler: Handler,
+        stop: asyncio.Event,
+        *,
+        max_deliver: int = 5,
+        batch: int = 16,
+    ) -> None:
+        """Feed each event to `handler` until `stop` is set; acks only after the handler returns."""
+        while not stop.is_set():
+            for msg in await _fetch(subscription, batch):
+                await self._deliver(msg, handler, max_deliver)
+
+    async def consume_batches(
+        self,
+        subscription: JetStreamContext.PullSubscription,
+        handler: BatchHandler,
+        stop: asyncio.Event,
+        *,
+        batch: int = 1000,
+    ) -> None:
+        """Feed events to `handler` a batch at a time (for an ack-all consumer): one ack per batch."""
+        while not stop.is_set():
+            msgs = await _fetch(subscription, batch)
+            if not msgs:
+                continue
+            events: list[tuple[Event, Delivery]] = []
+            for msg in msgs:
+                try:
+                    events.append((decode(msg.data), _delivery(msg)))
+                except MalformedEvent as err:
+                    await self.reject(msg, str(err))
+            try:
+                if events:
+                    await handler(events)
+            except Exception:
+                log.exception("batch_handler_failed", size=len(events))
+                for msg in msgs:
+                    await msg.nak(delay=1.0)
+                continue
+            await msgs[-1].ack()
+
+    async def _deliver(self, msg: Msg, handler: Handler, max_deliver: int) -> None:
+        try:
+            event = decode(msg.data)
+        except MalformedEvent as err:
+            await self.reject(msg, str(err))
+            await msg.ack()
+            return
+        delivery = _delivery(msg)
+        with structlog.contextvars.bound_contextvars(
+            campaign_id=event.campaign_id,
+            event_id=event.event_id,
+            event_type=event.type,
+            delivery=delivery.num_delivered,
+        ):
+            try:
+                await handler(event, delivery)
+            except Exception as err:
+                log.exception("handler_failed")
+                if delivery.num_delivered >= max_deliver:
+                    await self.reject(msg, f"handler failed {delivery.num_delivered} times: {err!r}")
+                    await msg.term()
+                else:
+                    await msg.nak(delay=min(30.0, 0.5 * 2**delivery.num_delivered))
+                return
+            await msg.ack()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        if self.nc.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self.nc.drain(), timeout)
+        except (TimeoutError, nats.errors.Error):
+            await self.nc.close()
+
+
+async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+    try:
+        return await subscription.fetch(batch, timeout=0.5)
+    except (TimeoutError, nats.errors.TimeoutError):
+        return []
+
+
+def _delivery(msg: Msg) -> Delivery:
+    meta = msg.metadata
+    return Delivery(stream_seq=meta.sequence.stream, num_delivered=meta.num_delivered, msg=msg)
+
+
+def _stream_seq(msg: Msg) -> int | None:
+    try:
+        return msg.metadata.sequence.stream
+    except Exception:  # a message that did not come from a JetStream consumer has no metadata
+        return None
+
+
+def _campaign_of(subject: str) -> str:
+    """The campaign a rejected message was published under, read from its subject if well formed."""
+    parts = subject.split(".")
+    candidate = parts[2] if len(parts) > 3 else ""
+    return candidate if _CAMPAIGN.fullmatch(candidate) else "unknown"
+
+
+async def _log_error(err: Exception) -> None:
+    log.warning("nats_error", error=repr(err))
+
+
+async def _log_disconnect() -> None:
+    log.warning("nats_disconnected")
+
+
+async def _log_reconnect() -> None:
+    log.info("nats_reconnected")

@@ -1,0 +1,244 @@
+"""The typed payload of every event type, grouped by the part of a campaign that emits it.
+
+A class name is its wire type in kebab case (`RunFinished` is `run-finished`). Bump `VERSION` when a
+payload changes incompatibly; older consumers then store the event and pass over it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from shared.events.envelope import Payload
+
+__all__ = [
+    "AgentTurn",
+    "BaselineEvaluated",
+    "BudgetExhausted",
+    "BudgetLimits",
+    "CampaignFinished",
+    "CampaignStarted",
+    "Direction",
+    "EventRejected",
+    "ExplorationFinished",
+    "HarnessAccepted",
+    "HarnessBuilt",
+    "HarnessReviewed",
+    "HarnessTested",
+    "InterventionIssued",
+    "Lesson",
+    "LlmCallFinished",
+    "PhaseFinished",
+    "PhaseStarted",
+    "PlaybookRevised",
+    "ProposalCancelled",
+    "ProposalCreated",
+    "RunAnalyzed",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "StallDetected",
+]
+
+Direction = Literal["minimize", "maximize"]
+Phase = Literal["adapter", "explore", "harness", "experiment", "report"]
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- campaign and phases ---------------------------------------------------------------------
+
+
+class BudgetLimits(_Part):
+    """What a campaign may spend; None means no limit of that kind."""
+
+    max_experiments: int | None = Field(default=None, ge=1)
+    max_wall_seconds: Amount | None = None
+    max_usd: Amount | None = None
+
+
+class CampaignStarted(Payload):
+    domain: str = Field(min_length=1)
+    objective: str
+    metric: str = Field(min_length=1)
+    direction: Direction
+    budget: BudgetLimits = BudgetLimits()
+    brain: Literal["builtin", "llm"] = "builtin"
+
+
+class PhaseStarted(Payload):
+    phase: Phase
+
+
+class PhaseFinished(Payload):
+    phase: Phase
+    outcome: str = ""
+
+
+class BudgetExhausted(Payload):
+    budget: Literal["experiments", "wall_seconds", "usd"]
+    used: Amount
+    limit: Amount
+
+
+class CampaignFinished(Payload):
+    reason: str
+    best_run_id: Id | None = None
+
+
+# --- exploration and harness -----------------------------------------------------------------
+
+
+class ExplorationFinished(Payload):
+    report_digest: Digest | None = None
+    plot_digests: tuple[Digest, ...] = ()
+    findings: tuple[str, ...] = ()
+
+
+class HarnessBuilt(Payload):
+    harness_digest: Digest
+
+
+class HarnessReviewed(Payload):
+    harness_digest: Digest
+    verdict: Literal["pass", "fail"]
+    findings: tuple[str, ...] = ()
+
+
+class HarnessTested(Payload):
+    harness_digest: Digest
+    passed: int = Field(ge=0)
+    failed: tuple[str, ...] = ()
+
+
+class HarnessAccepted(Payload):
+    harness_digest: Digest
+
+
+class BaselineEvaluated(Payload):
+    """A reference method graded by the harness; it gets its own leaderboard row."""
+
+    name: str = Field(min_length=1)
+    value: Finite
+    metrics: dict[str, Finite] = {}
+
+
+# --- proposals and runs ----------------------------------------------------------------------
+
+
+class ProposalCreated(Payload):
+    """An experiment to run; proposals with equal `config` are replicates, told apart by `seed`."""
+
+    proposal_id: Id
+    config: dict[str, JsonValue]
+    seed: int = 0
+    rationale: str = ""
+
+
+class ProposalCancelled(Payload):
+    proposal_id: Id
+    reason: str
+
+
+class RunStarted(Payload):
+    run_id: Id
+    proposal_id: Id
+    worker: str
+    attempt: int = Field(default=1, ge=1)
+
+
+class RunFinished(Payload):
+    """A run the harness graded: `value` is the primary metric it computed, never the candidate's."""
+
+    run_id: Id
+    proposal_id: Id
+    value: Finite
+    metrics: dict[str, Finite] = {}
+    wall_seconds: Amount = 0.0
+
+
+class RunFailed(Payload):
+    run_id: Id
+    proposal_id: Id
+    error: str
+    log_tail: str = ""
+    wall_seconds: Amount = 0.0
+
+
+class RunAnalyzed(Payload):
+    run_id: Id
+    proposal_id: Id
+    verdict: Literal["improved", "unchanged", "worse", "invalid"]
+    summary: str = ""
+
+
+class Lesson(_Part):
+    """One playbook entry and the runs whose results support it."""
+
+    text: str = Field(min_length=1)
+    run_ids: tuple[Id, ...] = ()
+
+
+class PlaybookRevised(Payload):
+    """The whole playbook as of this revision; earlier revisions stay in the log."""
+
+    revision: int = Field(ge=1)
+    lessons: tuple[Lesson, ...]
+    reason: str = ""
+
+
+# --- supervision -----------------------------------------------------------------------------
+
+
+class StallDetected(Payload):
+    kind: Literal["silent_service", "run_overtime", "error_rate", "no_progress", "budget_burn"]
+    subject: str
+    detail: str = ""
+
+
+class InterventionIssued(Payload):
+    action: Literal["requeue", "cancel", "stop", "patch_adapter"]
+    target: str
+    reason: str
+
+
+# --- agents and their cost -------------------------------------------------------------------
+
+
+class LlmCallFinished(Payload):
+    role: str
+    provider: str
+    model: str
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    usd: Amount
+    seconds: Amount
+
+
+class AgentTurn(Payload):
+    role: str
+    turn: int = Field(ge=1)
+    summary: str = ""
+    transcript_digest: Digest | None = None
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+class EventRejected(Payload):
+    """A message that failed validation; its full bytes are in the blob store under `sha256`."""
+
+    reason: str
+    subject: str
+    stream_seq: int | None = None
+    size: int = Field(ge=0)
+    sha256: Digest
+    preview: str = ""
+    rejected_by: str

@@ -1,0 +1,79 @@
+"""Kanban: where each proposal stands, and how it got there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from shared.events import (
+    Event,
+    ProposalCancelled,
+    ProposalCreated,
+    RunAnalyzed,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+
+__all__ = ["Card", "Kanban", "State", "TERMINAL", "Transition", "evolve"]
+
+State = Literal["proposed", "running", "finished", "failed", "analyzed", "cancelled"]
+TERMINAL: frozenset[State] = frozenset({"analyzed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: State
+    event_id: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Card:
+    proposal_id: str
+    state: State
+    history: list[Transition] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Kanban:
+    cards: dict[str, Card] = field(default_factory=dict)
+
+    def columns(self) -> dict[State, list[str]]:
+        """Proposal ids per state, in the order the proposals were created."""
+        columns: dict[State, list[str]] = {}
+        for card in self.cards.values():
+            columns.setdefault(card.state, []).append(card.proposal_id)
+        return columns
+
+
+def evolve(board: Kanban, event: Event) -> Kanban:
+    match event.payload:
+        case ProposalCreated(proposal_id=proposal_id):
+            if proposal_id not in board.cards:
+                board.cards[proposal_id] = Card(proposal_id, "proposed")
+                _move(board, proposal_id, "proposed", event)
+        case RunStarted(proposal_id=proposal_id, run_id=run_id):
+            if _move(board, proposal_id, "running", event):
+                board.cards[proposal_id].run_ids.append(run_id)
+        case RunFinished(proposal_id=proposal_id):
+            _move(board, proposal_id, "finished", event)
+        case RunFailed(proposal_id=proposal_id):
+            _move(board, proposal_id, "failed", event)
+        case RunAnalyzed(proposal_id=proposal_id):
+            _move(board, proposal_id, "analyzed", event)
+        case ProposalCancelled(proposal_id=proposal_id):
+            _move(board, proposal_id, "cancelled", event)
+    return board
+
+
+def _move(board: Kanban, proposal_id: str, state: State, event: Event) -> bool:
+    """Record the transition unless the card is unknown or already terminal."""
+    card = board.cards.get(proposal_id)
+    if card is None or card.state in TERMINAL:
+        return False
+    card.state = state
+    card.history.append(Transition(state, event.event_id, event.occurred_at))
+    return True

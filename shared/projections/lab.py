@@ -1,0 +1,128 @@
+"""All projections of all campaigns, folded together: the one fold used live and in replay.
+
+A fold is `evolve(state, event) -> state`: no I/O, no clock, no randomness, so the same events in the
+same order give the same state wherever they come from. States are owned by the fold and updated in
+place (returning a fresh copy of every map per event would make replaying a 1M-event log quadratic);
+whoever needs a stable picture takes `snapshot()`, a plain JSON-ready document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events import CampaignFinished, CampaignStarted, Event
+from shared.projections import budget, kanban, leaderboard, playbook
+
+__all__ = ["CampaignView", "Lab", "evolve", "snapshot"]
+
+
+@dataclass(slots=True)
+class CampaignView:
+    campaign_id: str
+    domain: str | None = None
+    status: str = "unknown"
+    position: int = 0
+    last_event_id: str | None = None
+    leaderboard: leaderboard.Leaderboard = field(default_factory=leaderboard.Leaderboard)
+    playbook: playbook.Playbook = field(default_factory=playbook.Playbook)
+    kanban: kanban.Kanban = field(default_factory=kanban.Kanban)
+    budget: budget.Budget = field(default_factory=budget.Budget)
+
+
+@dataclass(slots=True)
+class Lab:
+    position: int = 0
+    campaigns: dict[str, CampaignView] = field(default_factory=dict)
+
+
+def evolve(lab: Lab, event: Event) -> Lab:
+    """Fold one event into its campaign's views; unrecognized events only move the positions."""
+    lab.position += 1
+    view = lab.campaigns.get(event.campaign_id)
+    if view is None:
+        view = lab.campaigns[event.campaign_id] = CampaignView(event.campaign_id)
+    view.position += 1
+    view.last_event_id = event.event_id
+    if not event.recognized:
+        return lab
+    match event.payload:
+        case CampaignStarted(domain=domain):
+            view.domain, view.status = domain, "running"
+        case CampaignFinished():
+            view.status = "finished"
+    leaderboard.evolve(view.leaderboard, event)
+    playbook.evolve(view.playbook, event)
+    kanban.evolve(view.kanban, event)
+    budget.evolve(view.budget, event)
+    return lab
+
+
+def snapshot(view: CampaignView) -> dict[str, Any]:
+    """A campaign's projections as one JSON-ready document (what `alphalab replay --json` prints)."""
+    board, book, cards, spent = view.leaderboard, view.playbook, view.kanban, view.budget
+    return {
+        "campaign_id": view.campaign_id,
+        "domain": view.domain,
+        "status": view.status,
+        "position": view.position,
+        "last_event_id": view.last_event_id,
+        "leaderboard": {
+            "metric": board.metric,
+            "direction": board.direction,
+            "rows": [
+                {
+                    "rank": rank,
+                    "key": row.key,
+                    "label": row.label,
+                    "baseline": row.baseline,
+                    "config": row.config,
+                    "n": row.n,
+                    "mean": row.mean,
+                    "spread": row.spread,
+                    "best": row.best,
+                    "best_run_id": row.best_run_id,
+                    "run_ids": list(row.run_ids),
+                }
+                for rank, row in enumerate(board.ranked(), start=1)
+            ],
+        },
+        "playbook": {
+            "revision": book.revision,
+            "lessons": [lesson.model_dump(mode="json") for lesson in book.lessons],
+            "history": [
+                {
+                    "revision": rev.revision,
+                    "event_id": rev.event_id,
+                    "at": rev.at.isoformat(),
+                    "reason": rev.reason,
+                    "lessons": len(rev.lessons),
+                }
+                for rev in book.history
+            ],
+        },
+        "kanban": {
+            "columns": cards.columns(),
+            "cards": {
+                pid: {
+                    "state": card.state,
+                    "run_ids": list(card.run_ids),
+                    "history": [[t.state, t.event_id, t.at.isoformat()] for t in card.history],
+                }
+                for pid, card in cards.cards.items()
+            },
+        },
+        "budget": {
+            "limits": spent.limits.model_dump(mode="json"),
+            "experiments": spent.experiments,
+            "experiments_left": spent.experiments_left,
+            "failed": spent.failed,
+            "compute_seconds": spent.compute_seconds,
+            "elapsed_seconds": spent.elapsed_seconds,
+            "usd": spent.usd,
+            "llm_calls": spent.llm_calls,
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "exhausted": list(spent.exhausted),
+        },
+    }

@@ -1,0 +1,105 @@
+"""Leaderboard: one row per configuration (replicates aggregated) and one per baseline.
+
+Ranking follows the campaign's metric direction, so a minimize metric sorts ascending (the reference
+system sorted descending regardless). Mean and spread use Welford's update, so a row costs O(1) per run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.events import (
+    BaselineEvaluated,
+    CampaignStarted,
+    Direction,
+    Event,
+    ProposalCreated,
+    RunFinished,
+)
+
+__all__ = ["Leaderboard", "Row", "config_key", "evolve"]
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A short stable digest of a configuration; equal configurations are replicates."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+@dataclass(slots=True)
+class Row:
+    key: str
+    label: str
+    baseline: bool
+    config: dict[str, Any] | None = None
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    best: float | None = None
+    best_run_id: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def spread(self) -> float:
+        """Sample standard deviation of the replicates (0 with fewer than two)."""
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+    def add(self, value: float, run_id: str | None, better: bool) -> None:
+        self.n += 1
+        delta = value - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (value - self.mean)
+        if run_id is not None:
+            self.run_ids.append(run_id)
+        if self.best is None or better:
+            self.best, self.best_run_id = value, run_id
+
+
+@dataclass(slots=True)
+class Leaderboard:
+    metric: str | None = None
+    direction: Direction = "minimize"
+    rows: dict[str, Row] = field(default_factory=dict)
+    proposals: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.direction == "minimize" else a > b
+
+    def ranked(self) -> list[Row]:
+        """Rows best first by mean; ties go to the row with more replicates, then by key."""
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        return sorted(self.rows.values(), key=lambda r: (sign * r.mean, -r.n, r.key))
+
+    def best(self, *, baselines: bool = False) -> Row | None:
+        return next((r for r in self.ranked() if r.baseline == baselines), None)
+
+
+def evolve(board: Leaderboard, event: Event) -> Leaderboard:
+    match event.payload:
+        case CampaignStarted(metric=metric, direction=direction):
+            board.metric, board.direction = metric, direction
+        case ProposalCreated(proposal_id=proposal_id, config=config):
+            key = config_key(config)
+            board.proposals[proposal_id] = key
+            board.configs.setdefault(key, config)
+        case RunFinished(proposal_id=proposal_id, run_id=run_id, value=value):
+            key = board.proposals.get(proposal_id, f"proposal:{proposal_id}")
+            row = board.rows.get(key)
+            if row is None:
+                config = board.configs.get(key)
+                row = board.rows[key] = Row(key, _label(config) if config else key, False, config)
+            row.add(value, run_id, row.best is not None and board.better(value, row.best))
+        case BaselineEvaluated(name=name, value=value):
+            key = f"baseline:{name}"
+            row = board.rows.setdefault(key, Row(key, name, True))
+            row.add(value, None, row.best is not None and board.better(value, row.best))
+    return board
+
+
+def _label(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={config[k]}" for k in sorted(config))
