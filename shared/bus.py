@@ -146,8 +146,13 @@ class Bus:
         ack_wait: float = 30.0,
         ack_all: bool = False,
         max_ack_pending: int = 1000,
+        start_after: int | None = None,
     ) -> JetStreamContext.PullSubscription:
-        """A durable pull consumer; consumers with the same name share (split) the work."""
+        """A durable pull consumer; consumers with the same name share (split) the work.
+
+        `start_after` recreates the consumer to deliver from that stream sequence on: for a reader
+        that keeps its own position durably (the ledger), which then owns exactly-once itself.
+        """
         config = api.ConsumerConfig(
             durable_name=durable,
             ack_policy=api.AckPolicy.ALL if ack_all else api.AckPolicy.EXPLICIT,
@@ -157,6 +162,13 @@ class Bus:
             max_ack_pending=max_ack_pending,
             filter_subject=subject,
         )
+        if start_after is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = start_after + 1
+            try:
+                await self.js.delete_consumer(STREAM, durable)
+            except NotFoundError:
+                pass
         return await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
 
     async def consume(
@@ -181,7 +193,11 @@ class Bus:
         *,
         batch: int = 1000,
     ) -> None:
-        """Feed events to `handler` a batch at a time (for an ack-all consumer): one ack per batch."""
+        """Feed events to `handler` a batch at a time (for an ack-all consumer): one ack per batch.
+
+        A handler error propagates and ends the consumer: a batch reader that owns its position
+        restarts from what it committed, which keeps its log in stream order.
+        """
         while not stop.is_set():
             msgs = await _fetch(subscription, batch)
             if not msgs:
@@ -192,14 +208,8 @@ class Bus:
                     events.append((decode(msg.data), _delivery(msg)))
                 except MalformedEvent as err:
                     await self.reject(msg, str(err))
-            try:
-                if events:
-                    await handler(events)
-            except Exception:
-                log.exception("batch_handler_failed", size=len(events))
-                for msg in msgs:
-                    await msg.nak(delay=1.0)
-                continue
+            if events:
+                await handler(events)
             await msgs[-1].ack()
 
     async def _deliver(self, msg: Msg, handler: Handler, max_deliver: int) -> None:
@@ -229,12 +239,15 @@ class Bus:
             await msg.ack()
 
     async def close(self, timeout: float = 5.0) -> None:
+        """Flush what was published and acked, then close. (Draining would wait on pull
+        subscriptions' buffered messages, which we never handle once stopping: they get redelivered.)"""
         if self.nc.is_closed:
             return
         try:
-            await asyncio.wait_for(self.nc.drain(), timeout)
-        except (TimeoutError, nats.errors.Error):
-            await self.nc.close()
+            await self.nc.flush(timeout=timeout)
+        except (TimeoutError, nats.errors.Error) as err:
+            log.warning("flush_failed", error=repr(err))
+        await self.nc.close()
 
 
 async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:

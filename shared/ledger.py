@@ -118,6 +118,10 @@ class Ledger:
 
     # --- reading ------------------------------------------------------------------------------
 
+    def last_stream_seq(self) -> int:
+        """The highest stream sequence stored: where a restarted writer resumes from."""
+        return int(self._db.execute("SELECT coalesce(max(stream_seq), 0) FROM events").fetchone()[0])  # type: ignore[index]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
 
