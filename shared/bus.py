@@ -62,8 +62,14 @@ class Bus:
     @classmethod
     async def connect(cls, url: str, producer: Producer, *, connect_timeout: float = 5.0) -> Bus:
         """Connect (reconnecting forever after the first success) and make sure the stream exists."""
+        nc = Client()
+
+        async def disconnected() -> None:
+            if not nc.is_closed:  # a close we asked for is not worth a warning
+                log.warning("nats_disconnected")
+
         try:
-            nc = await nats.connect(
+            await nc.connect(
                 url,
                 name=f"{producer.service}/{producer.instance}",
                 connect_timeout=connect_timeout,
@@ -71,7 +77,7 @@ class Bus:
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
                 error_cb=_log_error,
-                disconnected_cb=_log_disconnect,
+                disconnected_cb=disconnected,
                 reconnected_cb=_log_reconnect,
             )
         except Exception as err:  # nats raises a mix of OSError, TimeoutError and NoServersError
@@ -278,10 +284,6 @@ def _campaign_of(subject: str) -> str:
 
 async def _log_error(err: Exception) -> None:
     log.warning("nats_error", error=repr(err))
-
-
-async def _log_disconnect() -> None:
-    log.warning("nats_disconnected")
 
 
 async def _log_reconnect() -> None:

@@ -1,0 +1,1 @@
+"""The `alphalab` command: start the lab, inspect and replay its event log."""

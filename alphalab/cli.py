@@ -1,0 +1,261 @@
+"""`alphalab`: start the lab's processes, and audit, replay and print what its event log holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from alphalab import render
+from alphalab.stack import Stack
+from shared.errors import AlphaLabError, ConfigError
+from shared.events import SUBJECT_PREFIX, Producer, decode
+from shared.events.schema import event_schemas, write_schemas
+from shared.ledger import Ledger
+from shared.logging import configure_logging
+from shared.projections import CampaignView, Lab, snapshot
+from shared.replay import fold
+from shared.settings import Settings
+
+__all__ = ["main"]
+
+SERVICES: dict[str, str] = {"ledger": "services.ledger.writer"}
+
+
+class _Cli(click.Group):
+    """Prints an AlphaLab error as one line and exits 2, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AlphaLabError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+_home = click.option("--home", type=click.Path(path_type=Path), help="Lab directory (default: $ALPHALAB_HOME or ~/.alphalab).")
+_nats = click.option("--nats-url", help="NATS server to use (default: $ALPHALAB_NATS_URL; unset: embedded).")
+_campaign = click.option("--campaign", "campaign_id", help="Only this campaign (default: all, or the latest).")
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def main(log_level: str) -> None:
+    """AlphaLab: an autonomous research lab whose every step is an event in an auditable log."""
+    configure_logging("console", log_level)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@main.command()
+@_home
+@_nats
+def up(home: Path | None, nats_url: str | None) -> None:
+    """Start NATS (embedded unless --nats-url/$ALPHALAB_NATS_URL is set) and the ledger; Ctrl-C stops all.
+
+    Services restart if they crash. Other services join with ALPHALAB_NATS_URL set to the printed URL.
+    """
+    settings = Settings.load(home=home, nats_url=nats_url)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with Stack(settings) as stack:
+        stack.start("ledger")
+        click.echo(f"NATS   {stack.nats_url}\nhome   {settings.home}\nlogs   {stack.logs}\nCtrl-C to stop.")
+        try:
+            while True:
+                stack.tend()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            click.echo("stopping...")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(sorted(SERVICES)))
+@_home
+@_nats
+def service(name: str, home: Path | None, nats_url: str | None) -> None:
+    """Run one service in this process (what `python -m services.NAME` does), e.g. in its own container."""
+    from importlib import import_module
+
+    from shared.service import run_service
+
+    settings = Settings.load(home=home, nats_url=nats_url)
+    asyncio.run(run_service(name, import_module(SERVICES[name]).run, settings))
+
+
+# --- the event log ---------------------------------------------------------------------------
+
+
+@main.group()
+def events() -> None:
+    """Inspect the event log: schemas, a dump of the ledger, or a live tail of the bus."""
+
+
+@events.command()
+@click.option("--out", type=click.Path(path_type=Path), help="Write one <type>.schema.json per type here.")
+def schema(out: Path | None) -> None:
+    """Write (or print) the JSON Schema of every event type, for services in other languages."""
+    if out is None:
+        click.echo(json.dumps(event_schemas(), indent=2, sort_keys=True))
+        return
+    for path in write_schemas(out):
+        click.echo(path)
+
+
+@events.command()
+@_home
+@_campaign
+@click.option("--type", "event_type", help="Only events of this type, e.g. run-finished.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Only events that occurred at or after this time (UTC unless an offset is given).")
+def dump(home: Path | None, campaign_id: str | None, event_type: str | None, since: datetime | None) -> None:
+    """Print stored events as JSON lines, in log order, for audit."""
+    with _open_ledger(home) as ledger:
+        for body in ledger.raw(campaign_id=campaign_id, event_type=event_type, since=_utc(since)):
+            click.echo(body)
+
+
+@events.command()
+@_nats
+@_campaign
+@click.option("--type", "event_type", help="Only events of this type.")
+@click.option("--all", "from_start", is_flag=True, help="Start from the first event instead of new ones.")
+@click.option("--count", type=int, help="Stop after this many events.")
+def tail(nats_url: str | None, campaign_id: str | None, event_type: str | None, from_start: bool, count: int | None) -> None:
+    """Follow events on the bus as JSON lines until Ctrl-C (or --count)."""
+    settings = Settings.load(nats_url=nats_url)
+    if not settings.nats_url:
+        raise ConfigError("tail reads the live bus: set ALPHALAB_NATS_URL or --nats-url (printed by `alphalab up`)")
+    subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.{event_type or '*'}"
+    try:
+        asyncio.run(_tail(settings.nats_url, subject, from_start, count))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _tail(url: str, subject: str, from_start: bool, count: int | None) -> None:
+    from nats.js import api
+
+    from shared.bus import STREAM, Bus
+
+    bus = await Bus.connect(url, Producer(service="cli", instance="tail"))
+    policy = api.DeliverPolicy.ALL if from_start else api.DeliverPolicy.NEW
+    subscription = await bus.js.subscribe(subject, stream=STREAM, ordered_consumer=True, deliver_policy=policy)
+    seen = 0
+    try:
+        while count is None or seen < count:
+            try:
+                msg = await subscription.next_msg(timeout=3600)
+            except TimeoutError:
+                continue
+            click.echo(msg.data.decode(errors="replace"))
+            seen += 1
+    finally:
+        await bus.close()
+
+
+# --- projections -----------------------------------------------------------------------------
+
+
+@main.command()
+@_home
+@_campaign
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document.")
+def replay(home: Path | None, campaign_id: str | None, as_json: bool) -> None:
+    """Rebuild every projection (leaderboard, playbook, kanban, budget) from the ledger and print it."""
+    with _open_ledger(home) as ledger:
+        lab = fold(ledger.events(campaign_id=campaign_id))
+    if campaign_id is not None and campaign_id not in lab.campaigns:
+        raise ConfigError(f"campaign {campaign_id!r} has no events in the ledger")
+    if as_json:
+        document = {"position": lab.position, "campaigns": {cid: snapshot(v) for cid, v in lab.campaigns.items()}}
+        click.echo(json.dumps(document, indent=2))
+        return
+    console = Console()
+    for view in lab.campaigns.values():
+        console.print(render.campaign(view))
+    if not lab.campaigns:
+        console.print("The ledger holds no events yet.")
+
+
+@main.command()
+@_home
+@_campaign
+@click.option("--live", is_flag=True, help="Fold the live stream over NATS instead of the ledger file.")
+def leaderboard(home: Path | None, campaign_id: str | None, live: bool) -> None:
+    """Print the leaderboard of a campaign (default: the latest)."""
+    Console().print(render.leaderboard_table(_current(home, campaign_id, live)))
+
+
+@main.command()
+@_home
+@_campaign
+@click.option("--live", is_flag=True, help="Fold the live stream over NATS instead of the ledger file.")
+def playbook(home: Path | None, campaign_id: str | None, live: bool) -> None:
+    """Print the playbook of a campaign (default: the latest): its lessons and the runs behind each."""
+    Console().print(render.playbook_table(_current(home, campaign_id, live)))
+
+
+def _current(home: Path | None, campaign_id: str | None, live: bool) -> CampaignView:
+    lab = _live_lab(campaign_id) if live else _ledger_lab(home, campaign_id)
+    if not lab.campaigns:
+        raise ConfigError("no campaign has any events yet")
+    if campaign_id is None:
+        return list(lab.campaigns.values())[-1]
+    if campaign_id not in lab.campaigns:
+        raise ConfigError(f"campaign {campaign_id!r} has no events (known: {', '.join(lab.campaigns)})")
+    return lab.campaigns[campaign_id]
+
+
+def _ledger_lab(home: Path | None, campaign_id: str | None) -> Lab:
+    with _open_ledger(home) as ledger:
+        return fold(ledger.events(campaign_id=campaign_id))
+
+
+def _live_lab(campaign_id: str | None) -> Lab:
+    from shared.bus import Bus
+    from shared.live import fold_stream
+
+    settings = Settings.load()
+    if not settings.nats_url:
+        raise ConfigError("--live reads the bus: set ALPHALAB_NATS_URL (printed by `alphalab up`)")
+
+    async def read() -> Lab:
+        bus = await Bus.connect(settings.nats_url or "", Producer(service="cli", instance="live"))
+        try:
+            return await fold_stream(bus, campaign_id=campaign_id)
+        finally:
+            await bus.close()
+
+    return asyncio.run(read())
+
+
+def _open_ledger(home: Path | None) -> Ledger:
+    settings = Settings.load(home=home)
+    try:
+        return Ledger(settings.ledger_path, read_only=True)
+    except ConfigError as err:
+        if "lock" in str(err).lower():
+            raise ConfigError(
+                f"the ledger {settings.ledger_path} is open by a running ledger writer (DuckDB allows one "
+                "writer); stop `alphalab up`, or use --live with ALPHALAB_NATS_URL set"
+            ) from None
+        raise
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without an offset is UTC, like every timestamp in the log."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _interrupt(*_: object) -> NoReturn:
+    raise KeyboardInterrupt

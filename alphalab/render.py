@@ -1,0 +1,73 @@
+"""Human-readable views of the projections, as rich renderables."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from shared.projections import CampaignView
+
+__all__ = ["budget_table", "campaign", "kanban_table", "leaderboard_table", "playbook_table"]
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def leaderboard_table(view: CampaignView) -> Table:
+    board = view.leaderboard
+    arrow = "lower is better" if board.direction == "minimize" else "higher is better"
+    table = Table(title=f"Leaderboard - {board.metric or '?'} ({arrow})", title_justify="left")
+    for column in ("#", "candidate", "mean", "± spread", "n", "best", "best run"):
+        table.add_column(column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left")
+    for rank, row in enumerate(board.ranked(), start=1):
+        label = Text(f"[baseline] {row.label}", style="dim") if row.baseline else Text(row.label)
+        table.add_row(
+            str(rank), label, _number(row.mean), _number(row.spread), str(row.n), _number(row.best), row.best_run_id or "-"
+        )
+    return table
+
+
+def playbook_table(view: CampaignView) -> Table:
+    book = view.playbook
+    table = Table(title=f"Playbook - revision {book.revision}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("lesson")
+    table.add_column("evidence (runs)")
+    for number, lesson in enumerate(book.lessons, start=1):
+        table.add_row(str(number), lesson.text, ", ".join(lesson.run_ids) or "-")
+    return table
+
+
+def kanban_table(view: CampaignView) -> Table:
+    table = Table(title="Kanban", title_justify="left")
+    table.add_column("state")
+    table.add_column("proposals", justify="right")
+    table.add_column("ids")
+    for state, ids in view.kanban.columns().items():
+        shown = ", ".join(ids[:8]) + (f" (+{len(ids) - 8})" if len(ids) > 8 else "")
+        table.add_row(state, str(len(ids)), shown)
+    return table
+
+
+def budget_table(view: CampaignView) -> Table:
+    spent, limits = view.budget, view.budget.limits
+    table = Table(title="Budget", title_justify="left")
+    for column in ("spent on", "used", "limit"):
+        table.add_column(column, justify="left" if column == "spent on" else "right")
+    table.add_row("experiments", f"{spent.experiments} ({spent.failed} failed)", _number(limits.max_experiments))
+    table.add_row("elapsed seconds", f"{spent.elapsed_seconds:.1f}", _number(limits.max_wall_seconds))
+    table.add_row("compute seconds", f"{spent.compute_seconds:.1f}", "-")
+    table.add_row("LLM USD", f"{spent.usd:.4f} ({spent.llm_calls} calls)", _number(limits.max_usd))
+    table.add_row("LLM tokens in/out", f"{spent.input_tokens}/{spent.output_tokens}", "-")
+    return table
+
+
+def campaign(view: CampaignView) -> Group:
+    """Every projection of one campaign, one table each."""
+    heading = Text(
+        f"Campaign {view.campaign_id} - domain {view.domain or '?'} - {view.status} - {view.position} events",
+        style="bold",
+    )
+    return Group(heading, leaderboard_table(view), playbook_table(view), kanban_table(view), budget_table(view))

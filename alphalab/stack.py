@@ -1,0 +1,130 @@
+"""The processes one `alphalab up` runs: NATS (embedded unless a URL is configured) and services.
+
+Services are crash-only: one that exits with an error is started again (its state is in the event
+log and the ledger, so a restart resumes), with a back-off so a service that cannot start does not spin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import nats
+import structlog
+
+from shared.errors import NatsUnavailable
+from shared.nats_server import EmbeddedNats
+from shared.settings import ENV_PREFIX, Settings
+
+__all__ = ["Stack"]
+
+log = structlog.get_logger(__name__)
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.nats_url = settings.nats_url or ""
+        self.logs = settings.home / "logs"
+        self._nats: EmbeddedNats | None = None
+        self._children: dict[str, _Child] = {}
+
+    def __enter__(self) -> Stack:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        if self.settings.nats_url:
+            _probe(self.settings.nats_url)
+        else:
+            self._nats = EmbeddedNats(self.settings.nats_dir)
+            self.nats_url = self._nats.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self, service: str) -> None:
+        """Start `python -m services.<service>` with this stack's settings, logging to logs/<service>.log."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(
+            {
+                f"{ENV_PREFIX}NATS_URL": self.nats_url,
+                f"{ENV_PREFIX}HOME": str(self.settings.home),
+                f"{ENV_PREFIX}LOG_LEVEL": self.settings.log_level,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")])),
+            }
+        )
+        with (self.logs / f"{service}.log").open("ab") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,
+            )
+        previous = self._children.get(service)
+        self._children[service] = _Child(service, process, previous.restarts if previous else 0)
+        log.info("service_spawned", service=service, pid=process.pid)
+
+    def pid(self, service: str) -> int:
+        return self._children[service].process.pid
+
+    def tend(self) -> None:
+        """Restart any service that exited with an error (back-off doubling up to 30 s)."""
+        now = time.monotonic()
+        for child in list(self._children.values()):
+            code = child.process.poll()
+            if code is None or code == 0:
+                continue
+            if child.next_start == 0.0:
+                child.restarts += 1
+                child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                log.warning("service_exited", service=child.name, code=code, restart_in=child.next_start - now)
+            elif now >= child.next_start:
+                self.start(child.name)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every service, wait for them to drain, SIGKILL stragglers, then stop embedded NATS."""
+        for child in self._children.values():
+            if child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + timeout
+        for child in self._children.values():
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("service_killed", service=child.name)
+                child.process.kill()
+                child.process.wait()
+        self._children.clear()
+        if self._nats is not None:
+            self._nats.stop()
+            self._nats = None
+
+
+def _probe(url: str) -> None:
+    async def connect() -> None:
+        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False, max_reconnect_attempts=0)
+        await nc.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception as err:
+        raise NatsUnavailable(f"cannot reach NATS at {url} (ALPHALAB_NATS_URL): {err or type(err).__name__}") from None
