@@ -80,8 +80,10 @@ class Ledger:
 
     def append(self, batch: Sequence[Stored]) -> int:
         """Store each event not stored yet, in order; returns how many were new."""
-        first_of_each = {row[0].event_id: row for row in reversed(batch)}
-        unique = list(first_of_each.values())[::-1]
+        first_of_each: dict[str, Stored] = {}
+        for row in batch:
+            first_of_each.setdefault(row[0].event_id, row)
+        unique = list(first_of_each.values())
         if not unique:
             return 0
         try:

@@ -1,38 +1,65 @@
-"""Fold projections straight from the JetStream stream: the live path, same fold as replay."""
+"""Projections fed live from the JetStream stream: the same fold as replay, applied as events arrive."""
 
 from __future__ import annotations
 
-from nats.js import api
+import asyncio
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
 
 from shared.bus import STREAM, Bus
 from shared.errors import MalformedEvent
 from shared.events import SUBJECT_PREFIX, decode
 from shared.projections import Lab, evolve
 
-__all__ = ["fold_stream"]
+__all__ = ["LiveProjection", "fold_stream"]
 
 
-async def fold_stream(bus: Bus, lab: Lab | None = None, *, campaign_id: str | None = None) -> Lab:
-    """Every event now in the stream (of one campaign, or all), folded in stream order.
+class LiveProjection:
+    """Follows the stream from its first event (of one campaign, or all) and folds each one into `lab`.
 
-    Malformed messages are passed over here: their `event-rejected` records are events of their own.
+    Malformed messages are passed over: their `event-rejected` records are events of their own.
     """
-    state = lab or Lab()
-    subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.>"
-    info = await bus.js.stream_info(STREAM, subjects_filter=subject)
-    if not info.state.subjects:
-        return state
-    subscription = await bus.js.subscribe(
-        subject, stream=STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
-    )
+
+    def __init__(self, bus: Bus, *, campaign_id: str | None = None) -> None:
+        self.lab = Lab()
+        self._bus = bus
+        self._subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.>"
+        self._subscription: JetStreamContext.PushSubscription | None = None
+        self._folded = 0  # consumer sequence of the last message folded
+
+    async def start(self) -> None:
+        self._subscription = await self._bus.js.subscribe(
+            self._subject, stream=STREAM, cb=self._fold, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
+        )
+
+    async def _fold(self, msg: Msg) -> None:
+        try:
+            self.lab = evolve(self.lab, decode(msg.data))
+        except MalformedEvent:
+            pass
+        self._folded = msg.metadata.sequence.consumer
+
+    async def caught_up(self) -> bool:
+        """True when every event now in the stream that this projection follows has been folded."""
+        assert self._subscription is not None, "start() first"
+        info = await self._subscription.consumer_info()
+        return info.num_pending == 0 and self._folded >= info.delivered.consumer_seq
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+
+async def fold_stream(bus: Bus, *, campaign_id: str | None = None, timeout: float = 30.0) -> Lab:
+    """Every event now in the stream (of one campaign, or all), folded in stream order."""
+    projection = LiveProjection(bus, campaign_id=campaign_id)
+    await projection.start()
     try:
-        while True:
-            msg = await subscription.next_msg(timeout=10)
-            try:
-                state = evolve(state, decode(msg.data))
-            except MalformedEvent:
-                pass
-            if msg.metadata.num_pending == 0:
-                return state
+        async with asyncio.timeout(timeout):
+            while not await projection.caught_up():
+                await asyncio.sleep(0.02)
     finally:
-        await subscription.unsubscribe()
+        await projection.stop()
+    return projection.lab

@@ -33,8 +33,11 @@ def decode(data: bytes) -> Event:
         error = err
     try:
         event = UnrecognizedEvent.model_validate_json(data)
-    except ValidationError:
-        raise MalformedEvent(_describe(error)) from None
+    except ValidationError as envelope_error:
+        # For a type this code does not know, the union's complaint ("no such tag") is beside the
+        # point: what is wrong is in the envelope.
+        unknown_type = error.errors()[0]["type"] == "union_tag_invalid"
+        raise MalformedEvent(_describe(envelope_error if unknown_type else error)) from None
     known = payload_types().get(event.type)
     if known is not None and event.schema_version <= known.VERSION:
         raise MalformedEvent(_describe(error))
