@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 from alphalab import render
 from alphalab.stack import Stack
 from shared.errors import AlphaLabError, ConfigError
-from shared.events import SUBJECT_PREFIX, Producer, decode
+from shared.events import SUBJECT_PREFIX, Producer
 from shared.events.schema import event_schemas, write_schemas
 from shared.ledger import Ledger
 from shared.logging import configure_logging
@@ -41,13 +42,19 @@ class _Cli(click.Group):
             sys.exit(2)
 
 
-_home = click.option("--home", type=click.Path(path_type=Path), help="Lab directory (default: $ALPHALAB_HOME or ~/.alphalab).")
+_home = click.option(
+    "--home", type=click.Path(path_type=Path), help="Lab directory (default: $ALPHALAB_HOME or ~/.alphalab)."
+)
 _nats = click.option("--nats-url", help="NATS server to use (default: $ALPHALAB_NATS_URL; unset: embedded).")
-_campaign = click.option("--campaign", "campaign_id", help="Only this campaign (default: all, or the latest).")
+_campaign = click.option(
+    "--campaign", "campaign_id", help="Only this campaign (default: all, or the latest)."
+)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
 def main(log_level: str) -> None:
     """AlphaLab: an autonomous research lab whose every step is an event in an auditable log."""
     configure_logging("console", log_level)
@@ -114,7 +121,11 @@ def schema(out: Path | None) -> None:
 @_home
 @_campaign
 @click.option("--type", "event_type", help="Only events of this type, e.g. run-finished.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]), help="Only events that occurred at or after this time (UTC unless an offset is given).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    help="Only events that occurred at or after this time (UTC unless an offset is given).",
+)
 def dump(home: Path | None, campaign_id: str | None, event_type: str | None, since: datetime | None) -> None:
     """Print stored events as JSON lines, in log order, for audit."""
     with _open_ledger(home) as ledger:
@@ -128,16 +139,18 @@ def dump(home: Path | None, campaign_id: str | None, event_type: str | None, sin
 @click.option("--type", "event_type", help="Only events of this type.")
 @click.option("--all", "from_start", is_flag=True, help="Start from the first event instead of new ones.")
 @click.option("--count", type=int, help="Stop after this many events.")
-def tail(nats_url: str | None, campaign_id: str | None, event_type: str | None, from_start: bool, count: int | None) -> None:
+def tail(
+    nats_url: str | None, campaign_id: str | None, event_type: str | None, from_start: bool, count: int | None
+) -> None:
     """Follow events on the bus as JSON lines until Ctrl-C (or --count)."""
     settings = Settings.load(nats_url=nats_url)
     if not settings.nats_url:
-        raise ConfigError("tail reads the live bus: set ALPHALAB_NATS_URL or --nats-url (printed by `alphalab up`)")
+        raise ConfigError(
+            "tail reads the live bus: set ALPHALAB_NATS_URL or --nats-url (printed by `alphalab up`)"
+        )
     subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.{event_type or '*'}"
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_tail(settings.nats_url, subject, from_start, count))
-    except KeyboardInterrupt:
-        pass
 
 
 async def _tail(url: str, subject: str, from_start: bool, count: int | None) -> None:
@@ -147,7 +160,9 @@ async def _tail(url: str, subject: str, from_start: bool, count: int | None) -> 
 
     bus = await Bus.connect(url, Producer(service="cli", instance="tail"))
     policy = api.DeliverPolicy.ALL if from_start else api.DeliverPolicy.NEW
-    subscription = await bus.js.subscribe(subject, stream=STREAM, ordered_consumer=True, deliver_policy=policy)
+    subscription = await bus.js.subscribe(
+        subject, stream=STREAM, ordered_consumer=True, deliver_policy=policy
+    )
     seen = 0
     try:
         while count is None or seen < count:
@@ -175,7 +190,10 @@ def replay(home: Path | None, campaign_id: str | None, as_json: bool) -> None:
     if campaign_id is not None and campaign_id not in lab.campaigns:
         raise ConfigError(f"campaign {campaign_id!r} has no events in the ledger")
     if as_json:
-        document = {"position": lab.position, "campaigns": {cid: snapshot(v) for cid, v in lab.campaigns.items()}}
+        document = {
+            "position": lab.position,
+            "campaigns": {cid: snapshot(v) for cid, v in lab.campaigns.items()},
+        }
         click.echo(json.dumps(document, indent=2))
         return
     console = Console()

@@ -20,11 +20,19 @@ def leaderboard_table(view: CampaignView) -> Table:
     arrow = "lower is better" if board.direction == "minimize" else "higher is better"
     table = Table(title=f"Leaderboard - {board.metric or '?'} ({arrow})", title_justify="left")
     for column in ("#", "candidate", "mean", "± spread", "n", "best", "best run"):
-        table.add_column(column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left")
+        table.add_column(
+            column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left"
+        )
     for rank, row in enumerate(board.ranked(), start=1):
         label = Text(f"[baseline] {row.label}", style="dim") if row.baseline else Text(row.label)
         table.add_row(
-            str(rank), label, _number(row.mean), _number(row.spread), str(row.n), _number(row.best), row.best_run_id or "-"
+            str(rank),
+            label,
+            _number(row.mean),
+            _number(row.spread),
+            str(row.n),
+            _number(row.best),
+            row.best_run_id or "-",
         )
     return table
 
@@ -56,7 +64,9 @@ def budget_table(view: CampaignView) -> Table:
     table = Table(title="Budget", title_justify="left")
     for column in ("spent on", "used", "limit"):
         table.add_column(column, justify="left" if column == "spent on" else "right")
-    table.add_row("experiments", f"{spent.experiments} ({spent.failed} failed)", _number(limits.max_experiments))
+    table.add_row(
+        "experiments", f"{spent.experiments} ({spent.failed} failed)", _number(limits.max_experiments)
+    )
     table.add_row("elapsed seconds", f"{spent.elapsed_seconds:.1f}", _number(limits.max_wall_seconds))
     table.add_row("compute seconds", f"{spent.compute_seconds:.1f}", "-")
     table.add_row("LLM USD", f"{spent.usd:.4f} ({spent.llm_calls} calls)", _number(limits.max_usd))
@@ -70,4 +80,6 @@ def campaign(view: CampaignView) -> Group:
         f"Campaign {view.campaign_id} - domain {view.domain or '?'} - {view.status} - {view.position} events",
         style="bold",
     )
-    return Group(heading, leaderboard_table(view), playbook_table(view), kanban_table(view), budget_table(view))
+    return Group(
+        heading, leaderboard_table(view), playbook_table(view), kanban_table(view), budget_table(view)
+    )

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import nats
 import structlog
 
-from shared.errors import NatsUnavailable
+from shared.bus import Bus
+from shared.events import Producer
 from shared.nats_server import EmbeddedNats
 from shared.settings import ENV_PREFIX, Settings
 
@@ -96,7 +96,9 @@ class Stack:
             if child.next_start == 0.0:
                 child.restarts += 1
                 child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
-                log.warning("service_exited", service=child.name, code=code, restart_in=child.next_start - now)
+                log.warning(
+                    "service_exited", service=child.name, code=code, restart_in=child.next_start - now
+                )
             elif now >= child.next_start:
                 self.start(child.name)
 
@@ -120,11 +122,10 @@ class Stack:
 
 
 def _probe(url: str) -> None:
-    async def connect() -> None:
-        nc = await nats.connect(url, connect_timeout=3, allow_reconnect=False, max_reconnect_attempts=0)
-        await nc.close()
+    """Fail now, with one clear line, if the configured server cannot be joined."""
 
-    try:
-        asyncio.run(connect())
-    except Exception as err:
-        raise NatsUnavailable(f"cannot reach NATS at {url} (ALPHALAB_NATS_URL): {err or type(err).__name__}") from None
+    async def connect() -> None:
+        bus = await Bus.connect(url, Producer(service="cli", instance="probe"))
+        await bus.close()
+
+    asyncio.run(connect())

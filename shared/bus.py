@@ -10,6 +10,7 @@ only after the handler returned, i.e. after its effect is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from shared.blobs import BlobStore
 from shared.errors import MalformedEvent, NatsUnavailable
-from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode, subject_for
+from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode
 
 __all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM"]
 
@@ -68,20 +69,29 @@ class Bus:
             if not nc.is_closed:  # a close we asked for is not worth a warning
                 log.warning("nats_disconnected")
 
+        async def error(err: Exception) -> None:
+            # Before the first connection the caller gets one clear error instead of one per attempt.
+            (log.warning if nc.is_connected else log.debug)("nats_error", error=repr(err))
+
         try:
-            await nc.connect(
-                url,
-                name=f"{producer.service}/{producer.instance}",
-                connect_timeout=connect_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                error_cb=_log_error,
-                disconnected_cb=disconnected,
-                reconnected_cb=_log_reconnect,
-            )
+            # nats-py retries the first connection as often as later reconnections (forever here),
+            # so the deadline for the first one is ours to set.
+            async with asyncio.timeout(connect_timeout):
+                await nc.connect(
+                    url,
+                    name=f"{producer.service}/{producer.instance}",
+                    connect_timeout=connect_timeout,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=error,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=_log_reconnect,
+                )
         except Exception as err:  # nats raises a mix of OSError, TimeoutError and NoServersError
-            raise NatsUnavailable(f"cannot reach NATS at {url}: {err or type(err).__name__}") from err
+            await nc.close()
+            reason = f"no answer within {connect_timeout:g} s" if isinstance(err, TimeoutError) else str(err)
+            raise NatsUnavailable(f"cannot reach NATS at {url}: {reason or type(err).__name__}") from err
         bus = cls(nc, producer)
         await bus.ensure_stream()
         return bus
@@ -110,7 +120,8 @@ class Bus:
     async def publish_many(self, events: Sequence[Event]) -> list[api.PubAck]:
         """Publish without waiting between events, then wait for every ack (in order)."""
         futures = [
-            await self.js.publish_async(e.subject, encode(e), headers={"Nats-Msg-Id": e.event_id}) for e in events
+            await self.js.publish_async(e.subject, encode(e), headers={"Nats-Msg-Id": e.event_id})
+            for e in events
         ]
         return list(await asyncio.gather(*futures))
 
@@ -171,10 +182,8 @@ class Bus:
         if start_after is not None:
             config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = start_after + 1
-            try:
+            with contextlib.suppress(NotFoundError):
                 await self.js.delete_consumer(STREAM, durable)
-            except NotFoundError:
-                pass
         return await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
 
     async def consume(
@@ -280,10 +289,6 @@ def _campaign_of(subject: str) -> str:
     parts = subject.split(".")
     candidate = parts[2] if len(parts) > 3 else ""
     return candidate if _CAMPAIGN.fullmatch(candidate) else "unknown"
-
-
-async def _log_error(err: Exception) -> None:
-    log.warning("nats_error", error=repr(err))
 
 
 async def _log_reconnect() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -30,14 +31,16 @@ class LiveProjection:
 
     async def start(self) -> None:
         self._subscription = await self._bus.js.subscribe(
-            self._subject, stream=STREAM, cb=self._fold, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
+            self._subject,
+            stream=STREAM,
+            cb=self._fold,
+            ordered_consumer=True,
+            deliver_policy=api.DeliverPolicy.ALL,
         )
 
     async def _fold(self, msg: Msg) -> None:
-        try:
+        with contextlib.suppress(MalformedEvent):
             self.lab = evolve(self.lab, decode(msg.data))
-        except MalformedEvent:
-            pass
         self._folded = msg.metadata.sequence.consumer
 
     async def caught_up(self) -> bool:

@@ -52,5 +52,7 @@ class Settings(BaseModel):
         except ValidationError as err:
             first = err.errors(include_url=False)[0]
             name = str(first["loc"][0]) if first["loc"] else "?"
-            raise ConfigError(f"setting {ENV_PREFIX}{name.upper()} (--{name.replace('_', '-')}): {first['msg']}") from None
+            raise ConfigError(
+                f"setting {ENV_PREFIX}{name.upper()} (--{name.replace('_', '-')}): {first['msg']}"
+            ) from None
         return settings.model_copy(update={"home": settings.home.expanduser().resolve()})

@@ -32,13 +32,19 @@ def event(payload: Payload, campaign_id: str = "c1", second: float = 0.0, **kwar
 def small_campaign(campaign_id: str = "c1", runs: int = 3) -> list[Event]:
     """A campaign start, a baseline, and `runs` proposals each run to completion."""
     events = [
-        event(CampaignStarted(domain="toy", objective="min x", metric="mae", direction="minimize"), campaign_id),
+        event(
+            CampaignStarted(domain="toy", objective="min x", metric="mae", direction="minimize"), campaign_id
+        ),
         event(BaselineEvaluated(name="last-value", value=10.0), campaign_id, 1),
     ]
     for i in range(runs):
         events += [
             event(ProposalCreated(proposal_id=f"p{i}", config={"lr": i}), campaign_id, 2 + i),
             event(RunStarted(run_id=f"r{i}", proposal_id=f"p{i}", worker="w1"), campaign_id, 2.5 + i),
-            event(RunFinished(run_id=f"r{i}", proposal_id=f"p{i}", value=5.0 + i, wall_seconds=1.0), campaign_id, 3 + i),
+            event(
+                RunFinished(run_id=f"r{i}", proposal_id=f"p{i}", value=5.0 + i, wall_seconds=1.0),
+                campaign_id,
+                3 + i,
+            ),
         ]
     return events

@@ -35,7 +35,9 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
     """
     with Ledger(settings.ledger_path) as ledger:
         stored_up_to = ledger.last_stream_seq()
-        log.info("ledger_opened", path=str(settings.ledger_path), events=ledger.count(), resume_after=stored_up_to)
+        log.info(
+            "ledger_opened", path=str(settings.ledger_path), events=ledger.count(), resume_after=stored_up_to
+        )
 
         async def handle(batch: Sequence[tuple[Event, Delivery]]) -> None:
             nonlocal stored_up_to

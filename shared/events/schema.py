@@ -28,7 +28,10 @@ def write_schemas(directory: Path) -> list[Path]:
     index = {
         "subject": f"{SUBJECT_PREFIX}.<campaign_id>.<type>",
         "dedup_header": "Nats-Msg-Id carries event_id",
-        "types": {name: {"schema_version": payload_types()[name].VERSION, "file": f"{name}.schema.json"} for name in schemas},
+        "types": {
+            name: {"schema_version": payload_types()[name].VERSION, "file": f"{name}.schema.json"}
+            for name in schemas
+        },
     }
     index_path = directory / "index.json"
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")

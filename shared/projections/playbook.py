@@ -38,5 +38,7 @@ def evolve(playbook: Playbook, event: Event) -> Playbook:
             # A revision that does not move forward was written against a stale playbook: keep the log
             # honest by passing over it rather than letting it overwrite newer lessons.
             if revision > playbook.revision:
-                playbook.history.append(Revision(revision, event.event_id, event.occurred_at, reason, lessons))
+                playbook.history.append(
+                    Revision(revision, event.event_id, event.occurred_at, reason, lessons)
+                )
     return playbook

@@ -66,7 +66,8 @@ async def test_sigkilled_ledger_resumes_exactly_once(bus: Bus, nats_server, home
     ).fetchone()  # type: ignore[misc]
     assert (count, distinct, first, last) == (TOTAL, TOTAL, 1, TOTAL)
     out_of_order = db.execute(
-        "SELECT count(*) FROM (SELECT stream_seq < lag(stream_seq) OVER (ORDER BY position) AS back FROM events) WHERE back"
+        "SELECT count(*) FROM (SELECT stream_seq < lag(stream_seq) OVER (ORDER BY position) AS back"
+        " FROM events) WHERE back"
     ).fetchone()[0]  # type: ignore[index]
     assert out_of_order == 0
     stored_ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY position").fetchall()]

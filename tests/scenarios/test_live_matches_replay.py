@@ -45,7 +45,9 @@ values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnorm
 def proposal_story(draw: st.DrawFn, index: int) -> list[Payload]:
     """One proposal's life: created, maybe run (finished or failed), maybe analyzed or cancelled."""
     pid, rid = f"p{index}", f"r{index}"
-    story: list[Payload] = [ProposalCreated(proposal_id=pid, config={"lr": draw(st.sampled_from([0.1, 0.01, 0.001]))}, seed=index)]
+    story: list[Payload] = [
+        ProposalCreated(proposal_id=pid, config={"lr": draw(st.sampled_from([0.1, 0.01, 0.001]))}, seed=index)
+    ]
     ending = draw(st.sampled_from(["queued", "cancelled", "finished", "failed", "analyzed"]))
     if ending == "cancelled":
         return [*story, ProposalCancelled(proposal_id=pid, reason="budget")]
@@ -73,13 +75,19 @@ def campaigns(draw: st.DrawFn) -> list[Payload | bytes]:
         budget=BudgetLimits(max_experiments=draw(st.integers(1, 50))),
     )
     stories = [draw(proposal_story(i)) for i in range(draw(st.integers(0, 8)))]
-    extras: list[Payload | bytes] = [BaselineEvaluated(name=f"b{i}", value=draw(values)) for i in range(draw(st.integers(0, 2)))]
+    extras: list[Payload | bytes] = [
+        BaselineEvaluated(name=f"b{i}", value=draw(values)) for i in range(draw(st.integers(0, 2)))
+    ]
     extras += [
-        LlmCallFinished(role="strategist", provider="p", model="m", input_tokens=10, output_tokens=5, usd=0.01, seconds=1)
+        LlmCallFinished(
+            role="strategist", provider="p", model="m", input_tokens=10, output_tokens=5, usd=0.01, seconds=1
+        )
         for _ in range(draw(st.integers(0, 3)))
     ]
     extras += [
-        PlaybookRevised(revision=draw(st.integers(1, 4)), lessons=(Lesson(text=f"lesson {i}", run_ids=("r0",)),))
+        PlaybookRevised(
+            revision=draw(st.integers(1, 4)), lessons=(Lesson(text=f"lesson {i}", run_ids=("r0",)),)
+        )
         for i in range(draw(st.integers(0, 3)))
     ]
     extras += draw(st.lists(st.sampled_from([b"unknown-type", b"malformed"]), max_size=2))
@@ -100,7 +108,9 @@ async def _publish(bus: Bus, campaign_id: str, items: list[Payload | bytes]) -> 
         if item == b"malformed":
             await bus.js.publish(subject_for(campaign_id, "run-finished"), b'{"event_id": 42}')
         elif item == b"unknown-type":
-            wire = json.loads(encode(event(RunStarted(run_id="x", proposal_id="x", worker="w"), campaign_id, second)))
+            wire = json.loads(
+                encode(event(RunStarted(run_id="x", proposal_id="x", worker="w"), campaign_id, second))
+            )
             wire.update(event_id=uuid.uuid4().hex, type="run-teleported", payload={"to": "mars"})
             await bus.js.publish(subject_for(campaign_id, "run-teleported"), json.dumps(wire).encode())
         else:

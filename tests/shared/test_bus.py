@@ -14,7 +14,11 @@ SUBJECT = subject_for("c1", "run-finished")
 
 
 async def _consume_until(
-    bus: Bus, durable: str, handler: Callable[[Event, Delivery], Awaitable[None]], done: Callable[[], bool], **kw: int
+    bus: Bus,
+    durable: str,
+    handler: Callable[[Event, Delivery], Awaitable[None]],
+    done: Callable[[], bool],
+    **kw: int,
 ) -> None:
     stop = asyncio.Event()
     subscription = await bus.subscription(durable, **kw)  # type: ignore[arg-type]
@@ -29,7 +33,7 @@ async def _consume_until(
 
 
 async def test_malformed_messages_become_rejections_and_consuming_goes_on(bus: Bus) -> None:
-    """Bad JSON, wrong types, a bad type name and an oversize message are dead-lettered; the next event is handled."""
+    """Bad JSON, wrong types, a bad type name and an oversize message are dead-lettered; consuming goes on."""
     valid = small_campaign(runs=1)
     wire = json.loads(encode(valid[-1]))
     wrong_type = json.dumps({**wire, "payload": {**wire["payload"], "value": "fast"}}).encode()

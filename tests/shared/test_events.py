@@ -99,7 +99,7 @@ def test_samples_cover_every_registered_type() -> None:
 def test_type_is_kebab_case_of_class_name(type_name: str) -> None:
     """Each payload class is registered under the kebab-case form of its class name."""
     cls = payload_types()[type_name]
-    assert cls.TYPE == type_name
+    assert type_name == cls.TYPE
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", type_name)
     assert "".join(part.capitalize() for part in type_name.split("-")) == cls.__name__
     assert type(SAMPLES[type_name]) is cls
