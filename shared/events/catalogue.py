@@ -62,10 +62,12 @@ class BudgetLimits(_Part):
     max_experiments: int | None = Field(default=None, ge=1)
     max_wall_seconds: Amount | None = None
     max_usd: Amount | None = None
+    patience: int | None = Field(default=None, ge=1, description="stop after this many runs without a new best")
 
 
 class CampaignStarted(Payload):
-    domain: str = Field(min_length=1)
+    domain: str = Field(min_length=1, description="a built-in domain's name or an adapter folder's path")
+    data: str | None = Field(default=None, description="the user's own data file, if not the domain's own")
     objective: str
     metric: str = Field(min_length=1)
     direction: Direction
