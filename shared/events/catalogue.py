@@ -99,8 +99,10 @@ class CampaignFinished(Payload):
 
 
 class ExplorationFinished(Payload):
+    """The data report (markdown) and plots (PNG, by file name) are blobs; findings are one-liners."""
+
     report_digest: Digest | None = None
-    plot_digests: tuple[Digest, ...] = ()
+    plots: dict[str, Digest] = {}
     findings: tuple[str, ...] = ()
 
 
