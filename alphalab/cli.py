@@ -28,7 +28,13 @@ from shared.settings import Settings
 
 __all__ = ["main"]
 
-SERVICES: dict[str, str] = {"ledger": "services.ledger.writer"}
+SERVICES: dict[str, str] = {
+    "ledger": "services.ledger.writer",
+    "explorer": "services.explorer.handlers",
+    "strategist": "services.strategist.service",
+    "supervisor": "services.supervisor.service",
+    "worker": "services.worker.service",
+}
 
 
 class _Cli(click.Group):
@@ -96,6 +102,58 @@ def service(name: str, home: Path | None, nats_url: str | None) -> None:
 
     settings = Settings.load(home=home, nats_url=nats_url)
     asyncio.run(run_service(name, import_module(SERVICES[name]).run, settings))
+
+
+@main.command()
+def domains() -> None:
+    """List the built-in domains (a campaign also accepts the path of your own adapter folder)."""
+    from shared.domain import builtin_domains, load_domain
+
+    for name in sorted(builtin_domains()):
+        manifest = load_domain(name).manifest
+        click.echo(f"{name:12} {manifest.metric.name} ({manifest.metric.direction})  {manifest.objective}")
+
+
+_workers = click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+_experiments = click.option("--experiments", type=click.IntRange(1), help="Experiment budget (default: the domain's).")
+_data = click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Your own data file (CSV/Parquet).")
+
+
+@main.command(name="run")
+@click.option("--domain", "domain_ref", required=True, help="A built-in domain's name or your adapter folder.")
+@_data
+@_workers
+@_experiments
+@_home
+def run_command(domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None) -> None:
+    """Run a whole campaign (explore, baselines, experiments, playbook) with the builtin brain, offline."""
+    _campaign(domain_ref, data, workers, experiments, home)
+
+
+@main.command()
+@_data
+@_workers
+@click.option("--experiments", type=click.IntRange(1), default=30, show_default=True, help="Experiment budget.")
+@_home
+def demo(data: str | None, workers: int, experiments: int, home: Path | None) -> None:
+    """The offline demo: a traffic-forecasting campaign on real sensor counts, no API key needed."""
+    _campaign("traffic", data, workers, experiments, home)
+
+
+def _campaign(domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None) -> None:
+    from alphalab.campaign import run_campaign
+
+    settings = Settings.load(home=home)
+    console = Console()
+    configure_logging("console", "warning")  # the progress bar is the CLI's voice; services log to files
+    result = run_campaign(settings, domain_ref, data=data, workers=workers, experiments=experiments, console=console)
+    console.print(render.leaderboard_table(result.view))
+    console.print(render.versus_baselines_table(result.view))
+    console.print(render.playbook_table(result.view))
+    for label, path in result.files.items():
+        console.print(f"{label:>24}  {path}")
+    console.print(f"{'campaign id':>24}  {result.campaign_id}")
+    console.print(f"{'replay':>24}  alphalab replay --home {settings.home} --campaign {result.campaign_id}")
 
 
 # --- the event log ---------------------------------------------------------------------------

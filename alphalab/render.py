@@ -8,7 +8,14 @@ from rich.text import Text
 
 from shared.projections import CampaignView
 
-__all__ = ["budget_table", "campaign", "kanban_table", "leaderboard_table", "playbook_table"]
+__all__ = [
+    "budget_table",
+    "campaign",
+    "kanban_table",
+    "leaderboard_table",
+    "playbook_table",
+    "versus_baselines_table",
+]
 
 
 def _number(value: float | None) -> str:
@@ -71,6 +78,22 @@ def budget_table(view: CampaignView) -> Table:
     table.add_row("compute seconds", f"{spent.compute_seconds:.1f}", "-")
     table.add_row("LLM USD", f"{spent.usd:.4f} ({spent.llm_calls} calls)", _number(limits.max_usd))
     table.add_row("LLM tokens in/out", f"{spent.input_tokens}/{spent.output_tokens}", "-")
+    return table
+
+
+def versus_baselines_table(view: CampaignView) -> Table:
+    """The best configuration against every baseline, with the improvement in percent."""
+    board = view.leaderboard
+    best = board.best()
+    table = Table(title="Best result against every baseline", title_justify="left")
+    for column in ("baseline", board.metric or "metric", "best", "improvement"):
+        table.add_column(column, justify="left" if column == "baseline" else "right")
+    for row in (r for r in board.ranked() if r.baseline):
+        gain = "-"
+        if best is not None and row.mean:
+            change = (row.mean - best.mean) if board.direction == "minimize" else (best.mean - row.mean)
+            gain = f"{100 * change / abs(row.mean):+.1f}%"
+        table.add_row(row.label, _number(row.mean), _number(best.mean if best else None), gain)
     return table
 
 

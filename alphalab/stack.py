@@ -30,6 +30,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class _Child:
+    service: str
     name: str
     process: subprocess.Popen[bytes]
     restarts: int = 0
@@ -59,18 +60,21 @@ class Stack:
     ) -> None:
         self.stop()
 
-    def start(self, service: str) -> None:
-        """Start `python -m services.<service>` with this stack's settings, logging to logs/<service>.log."""
+    def start(self, service: str, name: str | None = None) -> None:
+        """Start `python -m services.<service>` as instance `name` (default: the service's name),
+        with this stack's settings, logging to logs/<name>.log."""
+        name = name or service
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         env.update(
             {
                 f"{ENV_PREFIX}NATS_URL": self.nats_url,
                 f"{ENV_PREFIX}HOME": str(self.settings.home),
+                f"{ENV_PREFIX}INSTANCE": name,
                 f"{ENV_PREFIX}LOG_LEVEL": self.settings.log_level,
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")])),
             }
         )
-        with (self.logs / f"{service}.log").open("ab") as sink:
+        with (self.logs / f"{name}.log").open("ab") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 env=env,
@@ -79,12 +83,12 @@ class Stack:
                 stderr=sink,
                 start_new_session=True,
             )
-        previous = self._children.get(service)
-        self._children[service] = _Child(service, process, previous.restarts if previous else 0)
-        log.info("service_spawned", service=service, pid=process.pid)
+        previous = self._children.get(name)
+        self._children[name] = _Child(service, name, process, previous.restarts if previous else 0)
+        log.debug("service_spawned", service=service, name=name, pid=process.pid)
 
-    def pid(self, service: str) -> int:
-        return self._children[service].process.pid
+    def pid(self, name: str) -> int:
+        return self._children[name].process.pid
 
     def tend(self) -> None:
         """Restart any service that exited with an error (back-off doubling up to 30 s)."""
@@ -100,22 +104,30 @@ class Stack:
                     "service_exited", service=child.name, code=code, restart_in=child.next_start - now
                 )
             elif now >= child.next_start:
-                self.start(child.name)
+                self.start(child.service, child.name)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every service, wait for them to drain, SIGKILL stragglers, then stop embedded NATS."""
-        for child in self._children.values():
+    def stop_services(self, names: list[str] | None = None, timeout: float = 15.0) -> None:
+        """SIGTERM the named services (default: all), wait for them to drain, SIGKILL stragglers."""
+        children = [c for c in self._children.values() if names is None or c.name in names]
+        for child in children:
             if child.process.poll() is None:
                 child.process.terminate()
         deadline = time.monotonic() + timeout
-        for child in self._children.values():
+        for child in children:
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log.warning("service_killed", service=child.name)
                 child.process.kill()
                 child.process.wait()
-        self._children.clear()
+            del self._children[child.name]
+
+    def names(self) -> list[str]:
+        return list(self._children)
+
+    def stop(self) -> None:
+        """Stop every service, then embedded NATS."""
+        self.stop_services()
         if self._nats is not None:
             self._nats.stop()
             self._nats = None

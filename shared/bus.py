@@ -253,6 +253,15 @@ class Bus:
                 return
             await msg.ack()
 
+    async def consumer_caught_up(self, durable: str) -> bool:
+        """True when the durable consumer `durable` has acked every message now in the stream."""
+        stream = await self.js.stream_info(STREAM)
+        try:
+            info = await self.js.consumer_info(STREAM, durable)
+        except NotFoundError:
+            return False
+        return info.ack_floor.stream_seq >= stream.state.last_seq and info.num_pending == 0
+
     async def close(self, timeout: float = 5.0) -> None:
         """Flush what was published and acked, then close. (Draining would wait on pull
         subscriptions' buffered messages, which we never handle once stopping: they get redelivered.)"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -11,9 +12,10 @@ from nats.js import JetStreamContext, api
 from shared.bus import STREAM, Bus
 from shared.errors import MalformedEvent
 from shared.events import SUBJECT_PREFIX, decode
+from shared.heartbeat import Heartbeat
 from shared.projections import Lab, evolve
 
-__all__ = ["LiveProjection", "fold_stream"]
+__all__ = ["LiveProjection", "fold_stream", "follow"]
 
 
 class LiveProjection:
@@ -49,10 +51,31 @@ class LiveProjection:
         info = await self._subscription.consumer_info()
         return info.num_pending == 0 and self._folded >= info.delivered.consumer_seq
 
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until caught up, e.g. so that a decision sees the events it just published."""
+        async with asyncio.timeout(timeout):
+            while not await self.caught_up():
+                await asyncio.sleep(0.02)
+
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+
+
+async def follow(bus: Bus, stop: asyncio.Event, every: float, step: Callable[[LiveProjection], Awaitable[None]]) -> None:
+    """A service's main loop: keep a projection of the whole stream and, while it is caught up, call
+    `step` on it every `every` seconds, with this instance's heartbeat going."""
+    projection = LiveProjection(bus)
+    await projection.start()
+    try:
+        async with Heartbeat(bus):
+            while not stop.is_set():
+                if await projection.caught_up():
+                    await step(projection)
+                await asyncio.sleep(every)
+    finally:
+        await projection.stop()
 
 
 async def fold_stream(bus: Bus, *, campaign_id: str | None = None, timeout: float = 30.0) -> Lab:
@@ -60,9 +83,7 @@ async def fold_stream(bus: Bus, *, campaign_id: str | None = None, timeout: floa
     projection = LiveProjection(bus, campaign_id=campaign_id)
     await projection.start()
     try:
-        async with asyncio.timeout(timeout):
-            while not await projection.caught_up():
-                await asyncio.sleep(0.02)
+        await projection.settle(timeout)
     finally:
         await projection.stop()
     return projection.lab

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bus import STREAM, Bus
+from shared.bus import Bus
 from shared.events import Producer
 from shared.nats_server import EmbeddedNats
 
@@ -74,9 +74,4 @@ async def wait_for(predicate: Callable[[], object], timeout: float, what: str) -
 
 async def consumer_caught_up(bus: Bus, durable: str) -> bool:
     """True when `durable` has acked every message in the stream."""
-    stream = await bus.js.stream_info(STREAM)
-    try:
-        info = await bus.js.consumer_info(STREAM, durable)
-    except Exception:
-        return False
-    return info.ack_floor.stream_seq >= stream.state.last_seq and info.num_pending == 0
+    return await bus.consumer_caught_up(durable)

@@ -144,6 +144,7 @@ class ProposalCreated(Payload):
     config: dict[str, JsonValue]
     seed: int = 0
     rationale: str = ""
+    replaces: Id | None = Field(default=None, description="the proposal this one re-queues, if any")
 
 
 class ProposalCancelled(Payload):

@@ -33,6 +33,7 @@ __all__ = [
 
 SUBJECT_PREFIX = "alphalab.events"
 _TOKEN = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = r"^[A-Za-z0-9_.:-]{1,160}$"
 _REGISTRY: dict[str, type[Payload]] = {}
 _EVENT_CLASSES: dict[str, type[Event]] = {}
 
@@ -84,14 +85,14 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    event_id: str = Field(pattern=_TOKEN, default_factory=lambda: uuid.uuid4().hex)
+    event_id: str = Field(pattern=_ID, default_factory=lambda: uuid.uuid4().hex)
     type: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)
     schema_version: int = Field(ge=1)
     campaign_id: str = Field(pattern=_TOKEN)
     occurred_at: AwareDatetime
     producer: Producer
-    causation_id: str | None = Field(default=None, pattern=_TOKEN)
-    correlation_id: str | None = Field(default=None, pattern=_TOKEN)
+    causation_id: str | None = Field(default=None, pattern=_ID)
+    correlation_id: str | None = Field(default=None, pattern=_ID)
     payload: SerializeAsAny[Payload]
 
     @classmethod

@@ -35,6 +35,8 @@ class Card:
     state: State
     history: list[Transition] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    replaces: str | None = None
+    worker: str | None = None  # the instance running (or that last ran) its latest run
 
 
 @dataclass(slots=True)
@@ -51,13 +53,14 @@ class Kanban:
 
 def evolve(board: Kanban, event: Event) -> Kanban:
     match event.payload:
-        case ProposalCreated(proposal_id=proposal_id):
+        case ProposalCreated(proposal_id=proposal_id, replaces=replaces):
             if proposal_id not in board.cards:
-                board.cards[proposal_id] = Card(proposal_id, "proposed")
+                board.cards[proposal_id] = Card(proposal_id, "proposed", replaces=replaces)
                 _move(board, proposal_id, "proposed", event)
-        case RunStarted(proposal_id=proposal_id, run_id=run_id):
+        case RunStarted(proposal_id=proposal_id, run_id=run_id, worker=worker):
             if _move(board, proposal_id, "running", event):
                 board.cards[proposal_id].run_ids.append(run_id)
+                board.cards[proposal_id].worker = worker
         case RunFinished(proposal_id=proposal_id):
             _move(board, proposal_id, "finished", event)
         case RunFailed(proposal_id=proposal_id):

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.events import CampaignFinished, CampaignStarted, Event
+from shared.events import (
+    CampaignFinished,
+    CampaignStarted,
+    Event,
+    ExplorationFinished,
+    InterventionIssued,
+    StallDetected,
+)
 from shared.projections import budget, kanban, leaderboard, playbook
 
 __all__ = ["CampaignView", "Lab", "evolve", "snapshot"]
@@ -21,13 +28,17 @@ __all__ = ["CampaignView", "Lab", "evolve", "snapshot"]
 class CampaignView:
     campaign_id: str
     domain: str | None = None
+    data: str | None = None
     status: str = "unknown"
+    explored: bool = False
     position: int = 0
     last_event_id: str | None = None
     leaderboard: leaderboard.Leaderboard = field(default_factory=leaderboard.Leaderboard)
     playbook: playbook.Playbook = field(default_factory=playbook.Playbook)
     kanban: kanban.Kanban = field(default_factory=kanban.Kanban)
     budget: budget.Budget = field(default_factory=budget.Budget)
+    stalls: list[tuple[str, StallDetected]] = field(default_factory=list)
+    interventions: list[tuple[str, InterventionIssued]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -47,10 +58,16 @@ def evolve(lab: Lab, event: Event) -> Lab:
     if not event.recognized:
         return lab
     match event.payload:
-        case CampaignStarted(domain=domain):
-            view.domain, view.status = domain, "running"
+        case CampaignStarted(domain=domain, data=data):
+            view.domain, view.data, view.status = domain, data, "running"
         case CampaignFinished():
             view.status = "finished"
+        case ExplorationFinished():
+            view.explored = True
+        case StallDetected() as stall:
+            view.stalls.append((event.event_id, stall))
+        case InterventionIssued() as intervention:
+            view.interventions.append((event.event_id, intervention))
     leaderboard.evolve(view.leaderboard, event)
     playbook.evolve(view.playbook, event)
     kanban.evolve(view.kanban, event)
@@ -64,7 +81,9 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
     return {
         "campaign_id": view.campaign_id,
         "domain": view.domain,
+        "data": view.data,
         "status": view.status,
+        "explored": view.explored,
         "position": view.position,
         "last_event_id": view.last_event_id,
         "leaderboard": {
@@ -106,11 +125,17 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
             "cards": {
                 pid: {
                     "state": card.state,
+                    "replaces": card.replaces,
+                    "worker": card.worker,
                     "run_ids": list(card.run_ids),
                     "history": [[t.state, t.event_id, t.at.isoformat()] for t in card.history],
                 }
                 for pid, card in cards.cards.items()
             },
+        },
+        "supervision": {
+            "stalls": [{"event_id": eid, **stall.model_dump(mode="json")} for eid, stall in view.stalls],
+            "interventions": [{"event_id": eid, **i.model_dump(mode="json")} for eid, i in view.interventions],
         },
         "budget": {
             "limits": spent.limits.model_dump(mode="json"),

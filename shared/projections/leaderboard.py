@@ -21,7 +21,7 @@ from shared.events import (
     RunFinished,
 )
 
-__all__ = ["Leaderboard", "Row", "config_key", "evolve"]
+__all__ = ["Graded", "Leaderboard", "Row", "config_key", "evolve"]
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -59,6 +59,15 @@ class Row:
             self.best, self.best_run_id = value, run_id
 
 
+@dataclass(frozen=True, slots=True)
+class Graded:
+    """One graded run, in the order results arrived."""
+
+    run_id: str
+    proposal_id: str
+    value: float
+
+
 @dataclass(slots=True)
 class Leaderboard:
     metric: str | None = None
@@ -66,6 +75,11 @@ class Leaderboard:
     rows: dict[str, Row] = field(default_factory=dict)
     proposals: dict[str, str] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[Graded] = field(default_factory=list)
+
+    def config_of(self, proposal_id: str) -> dict[str, Any] | None:
+        key = self.proposals.get(proposal_id)
+        return None if key is None else self.configs.get(key)
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "minimize" else a > b
@@ -77,6 +91,16 @@ class Leaderboard:
 
     def best(self, *, baselines: bool = False) -> Row | None:
         return next((r for r in self.ranked() if r.baseline == baselines), None)
+
+    def runs_since_best(self) -> int:
+        """Graded runs since the last one that set a new best (by single value, in arrival order)."""
+        best, since = None, 0
+        for graded in self.history:
+            if best is None or self.better(graded.value, best):
+                best, since = graded.value, 0
+            else:
+                since += 1
+        return since
 
 
 def evolve(board: Leaderboard, event: Event) -> Leaderboard:
@@ -94,6 +118,7 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
                 config = board.configs.get(key)
                 row = board.rows[key] = Row(key, _label(config) if config else key, False, config)
             row.add(value, run_id, row.best is not None and board.better(value, row.best))
+            board.history.append(Graded(run_id, proposal_id, value))
         case BaselineEvaluated(name=name, value=value):
             key = f"baseline:{name}"
             row = board.rows.setdefault(key, Row(key, name, True))

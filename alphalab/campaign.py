@@ -1,0 +1,160 @@
+"""`alphalab run` and `alphalab demo`: a whole campaign on one machine, every service its own process.
+
+This module plays the operator: it starts the stack, publishes `campaign-started`, watches the campaign
+through a live projection of the stream, and when the Strategist finishes it, stops the agents, lets
+the ledger catch up, and shows the final projections, which replaying the ledger gives back exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from shared.domain import builtin_domains, load_domain
+
+from alphalab.stack import Stack
+from shared.bus import STREAM, Bus
+from shared.errors import AlphaLabError
+from shared.events import (
+    BudgetLimits,
+    CampaignStarted,
+    Event,
+    ExplorationFinished,
+    Producer,
+    decode,
+    subject_for,
+)
+from shared.live import LiveProjection
+from shared.projections import CampaignView, snapshot
+from shared.settings import Settings
+
+__all__ = ["CampaignResult", "run_campaign"]
+
+AGENTS = ("explorer", "strategist", "supervisor")
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    campaign_id: str
+    view: CampaignView
+    folder: Path
+    files: dict[str, Path]
+
+
+def run_campaign(
+    settings: Settings, domain_ref: str, *, data: str | None, workers: int, experiments: int | None, console: Console
+) -> CampaignResult:
+    """Run a campaign on `domain_ref` (a built-in name or an adapter folder) to its end."""
+    domain = load_domain(domain_ref)
+    budget = domain.manifest.budget
+    campaign_id = f"{domain.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    start = CampaignStarted(
+        domain=domain.name if domain.name in builtin_domains() and not Path(domain_ref).exists() else str(domain.root),
+        data=str(Path(data).resolve()) if data else None,
+        objective=domain.manifest.objective,
+        metric=domain.manifest.metric.name,
+        direction=domain.manifest.metric.direction,
+        budget=BudgetLimits(
+            max_experiments=experiments or budget.experiments, max_wall_seconds=budget.campaign_seconds, patience=budget.patience
+        ),
+    )
+    folder = settings.home / "campaigns" / campaign_id
+    with Stack(settings) as stack:
+        stack.start("ledger")
+        for agent in AGENTS:
+            stack.start(agent)
+        for number in range(1, workers + 1):
+            stack.start("worker", f"worker-{number}")
+        console.print(f"campaign [bold]{campaign_id}[/] - NATS {stack.nats_url} - logs {stack.logs}")
+        deadline = time.monotonic() + budget.campaign_seconds + 180
+        view, files = asyncio.run(_campaign(stack, campaign_id, start, folder, deadline, console))
+    return CampaignResult(campaign_id, view, folder, files)
+
+
+async def _campaign(
+    stack: Stack, campaign_id: str, start: CampaignStarted, folder: Path, deadline: float, console: Console
+) -> tuple[CampaignView, dict[str, Path]]:
+    bus = await Bus.connect(stack.nats_url, Producer(service="cli", instance="demo"))
+    projection = LiveProjection(bus, campaign_id=campaign_id)
+    await projection.start()
+    try:
+        await bus.publish(Event.new(start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"))
+        await _watch(stack, projection, campaign_id, start, deadline, console)
+        files = await _artifacts(bus, campaign_id, folder)
+        # Quiesce: agents first, then let the ledger store everything, so the final picture is the
+        # one replaying the ledger gives.
+        stack.stop_services([name for name in stack.names() if name != "ledger"])
+        async with asyncio.timeout(60):
+            while not await bus.consumer_caught_up("ledger"):
+                await asyncio.sleep(0.1)
+        await projection.settle()
+        view = projection.lab.campaigns[campaign_id]
+        files |= _write_views(view, folder)
+        return view, files
+    finally:
+        await projection.stop()
+        await bus.close()
+
+
+async def _watch(
+    stack: Stack, projection: LiveProjection, campaign_id: str, start: CampaignStarted, deadline: float, console: Console
+) -> None:
+    total = start.budget.max_experiments or 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("exploring", total=total)
+        while True:
+            stack.tend()
+            view = projection.lab.campaigns.get(campaign_id)
+            if view is not None:
+                progress.update(task, completed=view.budget.experiments, description=_status(view))
+                if view.status == "finished":
+                    return
+            if time.monotonic() > deadline:
+                raise AlphaLabError(f"campaign {campaign_id} did not finish in time; see the logs in {stack.logs}")
+            await asyncio.sleep(0.5)
+
+
+def _status(view: CampaignView) -> str:
+    if not view.explored:
+        return "exploring the data"
+    best = view.leaderboard.best()
+    base = view.leaderboard.best(baselines=True)
+    score = f"best {best.mean:.4g}" if best else "no result yet"
+    return f"experiments - {score}" + (f" (baseline {base.mean:.4g})" if base else "")
+
+
+async def _artifacts(bus: Bus, campaign_id: str, folder: Path) -> dict[str, Path]:
+    """Fetch the explorer's report and plots from the blob store into the campaign folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    message = await bus.js.get_last_msg(STREAM, subject_for(campaign_id, "exploration-finished"))
+    exploration = decode(message.data or b"").payload
+    assert isinstance(exploration, ExplorationFinished)
+    files: dict[str, Path] = {}
+    if exploration.report_digest:
+        files["report"] = folder / "report.md"
+        files["report"].write_bytes(await bus.blobs.get(exploration.report_digest))
+    (folder / "plots").mkdir(exist_ok=True)
+    for name, digest in exploration.plots.items():
+        files[f"plot {name}"] = folder / "plots" / name
+        files[f"plot {name}"].write_bytes(await bus.blobs.get(digest))
+    return files
+
+
+def _write_views(view: CampaignView, folder: Path) -> dict[str, Path]:
+    document: dict[str, Any] = snapshot(view)
+    (folder / "projections.json").write_text(json.dumps(document, indent=2))
+    lines = [f"# Playbook of {view.campaign_id} (revision {view.playbook.revision})", ""]
+    for number, lesson in enumerate(view.playbook.lessons, start=1):
+        cited = ", ".join(lesson.run_ids) or "-"
+        lines.append(f"{number}. {lesson.text} (runs: {cited})")
+    (folder / "playbook.md").write_text("\n".join(lines) + "\n")
+    return {"playbook": folder / "playbook.md", "projections": folder / "projections.json"}

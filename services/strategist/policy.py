@@ -1,0 +1,198 @@
+"""The builtin Strategist's decisions: a pure function from a campaign's projections to new events.
+
+Each decision carries a key that becomes its event id, so publishing it twice (a crash between publish
+and the projection catching up) is deduplicated instead of proposing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.strategist.lessons import derive_lessons, outcomes
+from services.strategist.search import SpaceParam, propose
+from shared.events import (
+    CampaignFinished,
+    Payload,
+    PhaseFinished,
+    PhaseStarted,
+    PlaybookRevised,
+    ProposalCancelled,
+    ProposalCreated,
+)
+from shared.projections import CampaignView
+
+__all__ = ["Decision", "decide"]
+
+OPEN = frozenset({"proposed", "running", "finished", "failed"})  # not yet analyzed or cancelled
+REPLICATES = 3  # runs a top configuration gets in the refine stage, to tell signal from seed noise
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    key: str
+    payload: Payload
+
+
+def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now: datetime) -> list[Decision]:
+    """What the Strategist publishes next for a running campaign (nothing if it has nothing to do)."""
+    if view.status != "running" or not view.explored:
+        return []
+    reason = _stop_reason(view, now)
+    if reason is not None:
+        return _finish(view, space, reason)
+    return [*_interventions(view), *_playbook(view, space, final=False), *_proposals(view, space, workers)]
+
+
+def _open(view: CampaignView) -> list[str]:
+    return [pid for pid, card in view.kanban.cards.items() if card.state in OPEN]
+
+
+def _spent(view: CampaignView) -> int:
+    """Experiments counted against the budget: every proposal except those cancelled before running."""
+    return sum(1 for c in view.kanban.cards.values() if c.state != "cancelled" or c.run_ids)
+
+
+def _stop_reason(view: CampaignView, now: datetime) -> str | None:
+    limits, spent = view.budget.limits, _spent(view)
+    if any(i.action == "stop" for _, i in view.interventions):
+        stop = next(i for _, i in view.interventions if i.action == "stop")
+        return f"stopped by the supervisor: {stop.reason}"
+    started = view.budget.started_at
+    if (
+        limits.max_wall_seconds is not None
+        and started
+        and (now - started).total_seconds() >= limits.max_wall_seconds
+    ):
+        return f"time budget of {limits.max_wall_seconds:g} s spent"
+    if limits.max_experiments is not None and spent >= limits.max_experiments and not _open(view):
+        return f"experiment budget of {limits.max_experiments} spent"
+    if limits.patience is not None and view.leaderboard.runs_since_best() >= limits.patience:
+        return f"no new best in the last {limits.patience} graded runs"
+    return None
+
+
+def _finish(view: CampaignView, space: Sequence[SpaceParam], reason: str) -> list[Decision]:
+    cancels = [
+        Decision(f"{pid}-cancelled", ProposalCancelled(proposal_id=pid, reason=reason)) for pid in _open(view)
+    ]
+    best = view.leaderboard.best()
+    return [
+        *cancels,
+        *_playbook(view, space, final=True),
+        Decision("phase-experiment-finished", PhaseFinished(phase="experiment", outcome=reason)),
+        Decision(
+            "campaign-finished",
+            CampaignFinished(reason=reason, best_run_id=best.best_run_id if best else None),
+        ),
+    ]
+
+
+def _interventions(view: CampaignView) -> list[Decision]:
+    """Act on the Supervisor's cancel and requeue orders that have not been carried out yet."""
+    decisions: list[Decision] = []
+    replaced = {card.replaces for card in view.kanban.cards.values() if card.replaces}
+    next_index = len(view.kanban.cards) + 1
+    for event_id, order in view.interventions:
+        card = view.kanban.cards.get(order.target)
+        if card is None or order.action not in {"cancel", "requeue"}:
+            continue
+        if card.state in OPEN:
+            reason = f"{order.action} ordered by the supervisor: {order.reason}"
+            decisions.append(
+                Decision(
+                    f"{card.proposal_id}-cancelled",
+                    ProposalCancelled(proposal_id=card.proposal_id, reason=reason),
+                )
+            )
+        if order.action == "requeue" and card.proposal_id not in replaced:
+            config = view.leaderboard.config_of(card.proposal_id) or {}
+            pid = f"p{next_index:03d}"
+            next_index += 1
+            decisions.append(
+                Decision(
+                    f"{pid}-created",
+                    ProposalCreated(
+                        proposal_id=pid,
+                        config=config,
+                        seed=next_index,
+                        rationale=f"requeue ({event_id})",
+                        replaces=card.proposal_id,
+                    ),
+                )
+            )
+    return decisions
+
+
+def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) -> list[Decision]:
+    """Enough new proposals to keep every live worker busy, within the experiment budget."""
+    limit = view.budget.limits.max_experiments
+    room = (limit - _spent(view)) if limit is not None else workers + 1
+    count = min(max(workers, 1) + 1 - len(_open(view)), room)
+    if count <= 0:
+        return []
+    spent = _spent(view)
+    progress = spent / limit if limit else 0.0
+    first = len(view.kanban.cards) + 1
+    configs = _refine(view, count) if progress >= 0.7 else []
+    rationale = "refine: replicate a top configuration with a new seed" if configs else ""
+    if len(configs) < count:
+        tried = [o for _, o in outcomes(view)]
+        startup = max(4, int(0.3 * (limit or 20)))
+        configs += propose(
+            space,
+            tried,
+            direction=view.leaderboard.direction,
+            count=count - len(configs),
+            seed=first,
+            startup=startup,
+        )
+        rationale = rationale or (
+            "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
+        )
+    decisions = (
+        [] if view.kanban.cards else [Decision("phase-experiment-started", PhaseStarted(phase="experiment"))]
+    )
+    for offset, config in enumerate(configs):
+        pid = f"p{first + offset:03d}"
+        decisions.append(
+            Decision(
+                f"{pid}-created",
+                ProposalCreated(proposal_id=pid, config=config, seed=first + offset, rationale=rationale),
+            )
+        )
+    return decisions
+
+
+def _refine(view: CampaignView, count: int) -> list[dict]:  # type: ignore[type-arg]
+    """Replicates of the best configurations that have fewer than REPLICATES runs (open ones count)."""
+    board = view.leaderboard
+    pending: dict[str, int] = {}
+    for pid in _open(view):
+        key = board.proposals.get(pid)
+        if key is not None:
+            pending[key] = pending.get(key, 0) + 1
+    configs = []
+    for row in [r for r in board.ranked() if not r.baseline][:3]:
+        wanted = REPLICATES - row.n - pending.get(row.key, 0)
+        configs += [row.config] * max(0, wanted) if row.config else []
+    return configs[:count]
+
+
+def _playbook(view: CampaignView, space: Sequence[SpaceParam], *, final: bool) -> list[Decision]:
+    """A new playbook revision after every batch of results (and a last one when the campaign ends)."""
+    done = len(view.leaderboard.history) + sum(1 for c in view.kanban.cards.values() if c.state == "failed")
+    batch = 3
+    revision = view.playbook.revision
+    if not done or (not final and done < batch * (revision + 1)):
+        return []
+    lessons = derive_lessons(view, space)
+    if lessons == view.playbook.lessons:
+        return []
+    why = "campaign end" if final else f"{done} results"
+    return [
+        Decision(
+            f"playbook-{revision + 1}", PlaybookRevised(revision=revision + 1, lessons=lessons, reason=why)
+        )
+    ]

@@ -1,0 +1,141 @@
+"""Optuna ask/tell over an adapter's search space, rebuilt from the campaign's results each time.
+
+The study lives only in memory and is rebuilt from the event log for every decision, so the
+Strategist has no private state to lose: a restarted Strategist proposes exactly as it would have.
+Conditional parameters (`when`) are asked define-by-run, which TPE handles natively.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from shared.events import Direction
+
+__all__ = ["Outcome", "SpaceParam", "distributions", "importances", "propose"]
+
+optuna.logging.set_verbosity(logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+class SpaceParam(Protocol):
+    """A search-space parameter as the domain manifest declares it."""
+
+    name: str
+    kind: str
+    low: float | None
+    high: float | None
+    log: bool
+    choices: list[Any] | None
+    when: dict[str, list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A configuration tried so far: its value, or None while pending, or failed=True."""
+
+    config: dict[str, Any]
+    value: float | None
+    failed: bool = False
+
+
+def distributions(space: Sequence[SpaceParam]) -> dict[str, BaseDistribution]:
+    result: dict[str, BaseDistribution] = {}
+    for p in space:
+        if p.kind == "categorical":
+            result[p.name] = CategoricalDistribution(list(p.choices or []))
+        elif p.kind == "int":
+            result[p.name] = IntDistribution(int(p.low or 0), int(p.high or 0), log=p.log)
+        else:
+            result[p.name] = FloatDistribution(float(p.low or 0), float(p.high or 0), log=p.log)
+    return result
+
+
+def propose(
+    space: Sequence[SpaceParam],
+    history: Sequence[Outcome],
+    *,
+    direction: Direction,
+    count: int,
+    seed: int,
+    startup: int,
+) -> list[dict[str, Any]]:
+    """`count` new configurations: random for the first `startup` trials, TPE after that.
+
+    Pending configurations are told to TPE as running trials (constant liar), so one batch spreads
+    out instead of proposing the same point to every idle worker.
+    """
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
+    )
+    study = _study(space, history, direction, sampler)
+    configs = []
+    for _ in range(count):
+        trial = study.ask()
+        config: dict[str, Any] = {}
+        for p in space:
+            if _active(space, p.name, config):
+                config[p.name] = _suggest(trial, p)
+        configs.append(config)
+    return configs
+
+
+def importances(
+    space: Sequence[SpaceParam], history: Sequence[Outcome], direction: Direction
+) -> dict[str, float]:
+    """How much each parameter explains the results so far (PED-ANOVA; empty with too few results)."""
+    study = _study(space, [o for o in history if o.value is not None and not o.failed], direction, None)
+    if len(study.trials) < 4:
+        return {}
+    try:
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError):  # e.g. all values equal: nothing to explain
+        return {}
+
+
+def _study(
+    space: Sequence[SpaceParam],
+    history: Sequence[Outcome],
+    direction: Direction,
+    sampler: optuna.samplers.BaseSampler | None,
+) -> optuna.Study:
+    dists = distributions(space)
+    study = optuna.create_study(direction=direction, sampler=sampler)
+    for outcome in history:
+        params = {k: v for k, v in outcome.config.items() if k in dists and _active(space, k, outcome.config)}
+        used = {k: dists[k] for k in params}
+        if outcome.failed:
+            study.add_trial(
+                optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=used)
+            )
+        elif outcome.value is not None:
+            study.add_trial(optuna.trial.create_trial(value=outcome.value, params=params, distributions=used))
+        else:
+            study.enqueue_trial(params, skip_if_exists=False)
+            trial = study.ask()  # held open: a running trial that TPE's constant liar accounts for
+            for p in space:
+                if p.name in params:
+                    _suggest(trial, p)  # returns the enqueued value, recording it on the trial
+    return study
+
+
+def _active(space: Sequence[SpaceParam], name: str, config: dict[str, Any]) -> bool:
+    """A parameter is active when every condition in its `when` holds for `config`."""
+    param = next(p for p in space if p.name == name)
+    return all(config.get(other) in allowed for other, allowed in param.when.items())
+
+
+def _suggest(trial: optuna.Trial, p: SpaceParam) -> Any:
+    if p.kind == "categorical":
+        return trial.suggest_categorical(p.name, list(p.choices or []))
+    if p.kind == "int":
+        return trial.suggest_int(p.name, int(p.low or 0), int(p.high or 0), log=p.log)
+    return trial.suggest_float(p.name, float(p.low or 0), float(p.high or 0), log=p.log)

@@ -1,0 +1,48 @@
+"""The Strategist process: follows the event stream and publishes what `policy.decide` says.
+
+Its only state is the projection of the stream, rebuilt from the first event on every start; the
+Optuna study is rebuilt from that projection for every decision. So it can be killed at any moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from shared.domain import load_domain
+
+from services.strategist.policy import decide
+from shared.bus import Bus
+from shared.events import Event
+from shared.heartbeat import alive
+from shared.live import LiveProjection, follow
+from shared.settings import Settings
+
+__all__ = ["run"]
+
+log = structlog.get_logger(__name__)
+TICK_S = 0.5
+
+
+async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
+    await follow(bus, stop, TICK_S, lambda projection: _decide_all(bus, projection))
+
+
+async def _decide_all(bus: Bus, projection: LiveProjection) -> None:
+    workers = len(await alive(bus, "worker"))
+    for campaign_id, view in list(projection.lab.campaigns.items()):
+        if view.status != "running" or view.domain is None:
+            continue
+        space = load_domain(view.domain).manifest.search_space
+        decisions = decide(view, space, workers=workers, now=datetime.now(UTC))
+        if not decisions:
+            continue
+        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
+            events = [
+                Event.new(d.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{d.key}")
+                for d in decisions
+            ]
+            await bus.publish_many(events)
+            log.info("decided", events=[d.key for d in decisions], workers=workers)
+        await projection.settle()  # decide again only on a projection that includes these events

@@ -1,0 +1,49 @@
+"""The Supervisor process: every second, inspects each running campaign and publishes what it finds."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from shared.domain import load_domain
+
+from services.supervisor.rules import Thresholds, inspect
+from shared.bus import Bus
+from shared.events import Event
+from shared.heartbeat import HEARTBEAT_TTL_S, alive
+from shared.live import LiveProjection, follow
+from shared.settings import Settings
+
+__all__ = ["run"]
+
+log = structlog.get_logger(__name__)
+TICK_S = 1.0
+
+
+async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
+    await follow(bus, stop, TICK_S, lambda projection: _inspect_all(bus, projection))
+
+
+async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
+    live_workers = {beat.instance for beat in await alive(bus, "worker")}
+    for campaign_id, view in list(projection.lab.campaigns.items()):
+        if view.status != "running" or view.domain is None:
+            continue
+        budget = load_domain(view.domain).manifest.budget
+        patience = view.budget.limits.patience
+        limits = Thresholds(
+            run_seconds=budget.run_seconds,
+            silent_after_seconds=HEARTBEAT_TTL_S,
+            no_progress_runs=2 * patience if patience else None,
+        )
+        findings = inspect(view, live_workers=live_workers, now=datetime.now(UTC), limits=limits)
+        if not findings:
+            continue
+        events = [
+            Event.new(f.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{f.key}")
+            for f in findings
+        ]
+        await bus.publish_many(events)
+        log.warning("intervened", campaign_id=campaign_id, findings=[f.key for f in findings])
+        await projection.settle()
