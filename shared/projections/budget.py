@@ -15,7 +15,9 @@ from shared.events import (
     RunFinished,
 )
 
-__all__ = ["Budget", "evolve"]
+__all__ = ["READS", "Budget", "evolve"]
+
+READS = (CampaignStarted, RunFinished, RunFailed, LlmCallFinished, BudgetExhausted)
 
 
 @dataclass(slots=True)
@@ -46,7 +48,7 @@ class Budget:
 
 
 def evolve(budget: Budget, event: Event) -> Budget:
-    budget.last_event_at = event.occurred_at
+    """Fold a spending event. (`last_event_at` moves on every event; the campaign fold sets it.)"""
     match event.payload:
         case CampaignStarted(budget=limits):
             budget.limits, budget.started_at = limits, event.occurred_at

@@ -16,7 +16,9 @@ from shared.events import (
     RunStarted,
 )
 
-__all__ = ["Card", "Kanban", "State", "TERMINAL", "Transition", "evolve"]
+__all__ = ["READS", "TERMINAL", "Card", "Kanban", "State", "Transition", "evolve"]
+
+READS = (ProposalCreated, RunStarted, RunFinished, RunFailed, RunAnalyzed, ProposalCancelled)
 
 State = Literal["proposed", "running", "finished", "failed", "analyzed", "cancelled"]
 TERMINAL: frozenset[State] = frozenset({"analyzed", "cancelled"})

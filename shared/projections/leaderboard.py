@@ -21,7 +21,9 @@ from shared.events import (
     RunFinished,
 )
 
-__all__ = ["Graded", "Leaderboard", "Row", "config_key", "evolve"]
+__all__ = ["READS", "Graded", "Leaderboard", "Row", "config_key", "evolve"]
+
+READS = (CampaignStarted, ProposalCreated, RunFinished, BaselineEvaluated)
 
 
 def config_key(config: dict[str, Any]) -> str:

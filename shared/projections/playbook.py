@@ -7,7 +7,9 @@ from datetime import datetime
 
 from shared.events import Event, Lesson, PlaybookRevised
 
-__all__ = ["Playbook", "Revision", "evolve"]
+__all__ = ["READS", "Playbook", "Revision", "evolve"]
+
+READS = (PlaybookRevised,)
 
 
 @dataclass(frozen=True, slots=True)
