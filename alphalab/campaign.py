@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,21 +50,35 @@ class CampaignResult:
     files: dict[str, Path]
 
 
+Hook = Callable[[Stack, CampaignView], None]
+
+
 def run_campaign(
-    settings: Settings, domain_ref: str, *, data: str | None, workers: int, experiments: int | None, console: Console
+    settings: Settings,
+    domain_ref: str,
+    *,
+    data: str | None,
+    workers: int,
+    experiments: int | None,
+    console: Console,
+    on_tick: Hook | None = None,
 ) -> CampaignResult:
     """Run a campaign on `domain_ref` (a built-in name or an adapter folder) to its end."""
     domain = load_domain(domain_ref)
     budget = domain.manifest.budget
     campaign_id = f"{domain.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     start = CampaignStarted(
-        domain=domain.name if domain.name in builtin_domains() and not Path(domain_ref).exists() else str(domain.root),
+        domain=domain.name
+        if domain.name in builtin_domains() and not Path(domain_ref).exists()
+        else str(domain.root),
         data=str(Path(data).resolve()) if data else None,
         objective=domain.manifest.objective,
         metric=domain.manifest.metric.name,
         direction=domain.manifest.metric.direction,
         budget=BudgetLimits(
-            max_experiments=experiments or budget.experiments, max_wall_seconds=budget.campaign_seconds, patience=budget.patience
+            max_experiments=experiments or budget.experiments,
+            max_wall_seconds=budget.campaign_seconds,
+            patience=budget.patience,
         ),
     )
     folder = settings.home / "campaigns" / campaign_id
@@ -75,19 +90,29 @@ def run_campaign(
             stack.start("worker", f"worker-{number}")
         console.print(f"campaign [bold]{campaign_id}[/] - NATS {stack.nats_url} - logs {stack.logs}")
         deadline = time.monotonic() + budget.campaign_seconds + 180
-        view, files = asyncio.run(_campaign(stack, campaign_id, start, folder, deadline, console))
+        view, files = asyncio.run(_campaign(stack, campaign_id, start, folder, deadline, console, on_tick))
     return CampaignResult(campaign_id, view, folder, files)
 
 
 async def _campaign(
-    stack: Stack, campaign_id: str, start: CampaignStarted, folder: Path, deadline: float, console: Console
+    stack: Stack,
+    campaign_id: str,
+    start: CampaignStarted,
+    folder: Path,
+    deadline: float,
+    console: Console,
+    on_tick: Hook | None,
 ) -> tuple[CampaignView, dict[str, Path]]:
     bus = await Bus.connect(stack.nats_url, Producer(service="cli", instance="demo"))
     projection = LiveProjection(bus, campaign_id=campaign_id)
     await projection.start()
     try:
-        await bus.publish(Event.new(start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"))
-        await _watch(stack, projection, campaign_id, start, deadline, console)
+        await bus.publish(
+            Event.new(
+                start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"
+            )
+        )
+        await _watch(stack, projection, campaign_id, start, deadline, console, on_tick)
         files = await _artifacts(bus, campaign_id, folder)
         # Quiesce: agents first, then let the ledger store everything, so the final picture is the
         # one replaying the ledger gives.
@@ -105,7 +130,13 @@ async def _campaign(
 
 
 async def _watch(
-    stack: Stack, projection: LiveProjection, campaign_id: str, start: CampaignStarted, deadline: float, console: Console
+    stack: Stack,
+    projection: LiveProjection,
+    campaign_id: str,
+    start: CampaignStarted,
+    deadline: float,
+    console: Console,
+    on_tick: Hook | None,
 ) -> None:
     total = start.budget.max_experiments or 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -115,11 +146,15 @@ async def _watch(
             stack.tend()
             view = projection.lab.campaigns.get(campaign_id)
             if view is not None:
+                if on_tick is not None:
+                    on_tick(stack, view)
                 progress.update(task, completed=view.budget.experiments, description=_status(view))
                 if view.status == "finished":
                     return
             if time.monotonic() > deadline:
-                raise AlphaLabError(f"campaign {campaign_id} did not finish in time; see the logs in {stack.logs}")
+                raise AlphaLabError(
+                    f"campaign {campaign_id} did not finish in time; see the logs in {stack.logs}"
+                )
             await asyncio.sleep(0.5)
 
 

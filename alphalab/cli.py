@@ -114,46 +114,80 @@ def domains() -> None:
         click.echo(f"{name:12} {manifest.metric.name} ({manifest.metric.direction})  {manifest.objective}")
 
 
-_workers = click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
-_experiments = click.option("--experiments", type=click.IntRange(1), help="Experiment budget (default: the domain's).")
-_data = click.option("--data", type=click.Path(exists=True, dir_okay=False), help="Your own data file (CSV/Parquet).")
+_workers = click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes."
+)
+_experiments = click.option(
+    "--experiments", type=click.IntRange(1), help="Experiment budget (default: the domain's)."
+)
+_chaos = click.option(
+    "--chaos", is_flag=True, help="SIGKILL every service once mid-campaign to show recovery."
+)
+_data = click.option(
+    "--data", type=click.Path(exists=True, dir_okay=False), help="Your own data file (CSV/Parquet)."
+)
 
 
 @main.command(name="run")
-@click.option("--domain", "domain_ref", required=True, help="A built-in domain's name or your adapter folder.")
+@click.option(
+    "--domain", "domain_ref", required=True, help="A built-in domain's name or your adapter folder."
+)
 @_data
 @_workers
 @_experiments
 @_home
-def run_command(domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None) -> None:
+@_chaos
+def run_command(
+    domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None, chaos: bool
+) -> None:
     """Run a whole campaign (explore, baselines, experiments, playbook) with the builtin brain, offline."""
-    _campaign(domain_ref, data, workers, experiments, home)
+    _run(domain_ref, data, workers, experiments, home, chaos)
 
 
 @main.command()
 @_data
 @_workers
-@click.option("--experiments", type=click.IntRange(1), default=30, show_default=True, help="Experiment budget.")
+@click.option(
+    "--experiments", type=click.IntRange(1), default=30, show_default=True, help="Experiment budget."
+)
 @_home
-def demo(data: str | None, workers: int, experiments: int, home: Path | None) -> None:
+@_chaos
+def demo(data: str | None, workers: int, experiments: int, home: Path | None, chaos: bool) -> None:
     """The offline demo: a traffic-forecasting campaign on real sensor counts, no API key needed."""
-    _campaign("traffic", data, workers, experiments, home)
+    _run("traffic", data, workers, experiments, home, chaos)
 
 
-def _campaign(domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None) -> None:
+def _run(
+    domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None, chaos: bool
+) -> None:
     from alphalab.campaign import run_campaign
+    from alphalab.chaos import Chaos
 
     settings = Settings.load(home=home)
     console = Console()
     configure_logging("console", "warning")  # the progress bar is the CLI's voice; services log to files
-    result = run_campaign(settings, domain_ref, data=data, workers=workers, experiments=experiments, console=console)
+    monkey = Chaos() if chaos else None
+    result = run_campaign(
+        settings,
+        domain_ref,
+        data=data,
+        workers=workers,
+        experiments=experiments,
+        console=console,
+        on_tick=monkey,
+    )
+    if monkey is not None:
+        console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
     console.print(render.leaderboard_table(result.view))
     console.print(render.versus_baselines_table(result.view))
     console.print(render.playbook_table(result.view))
-    for label, path in result.files.items():
-        console.print(f"{label:>24}  {path}")
-    console.print(f"{'campaign id':>24}  {result.campaign_id}")
-    console.print(f"{'replay':>24}  alphalab replay --home {settings.home} --campaign {result.campaign_id}")
+    lines = [
+        *((label, str(path)) for label, path in result.files.items()),
+        ("campaign id", result.campaign_id),
+    ]
+    lines.append(("replay", f"alphalab replay --home {settings.home} --campaign {result.campaign_id} --json"))
+    for label, value in lines:
+        console.print(f"{label:>24}  {value}", soft_wrap=True, highlight=False)
 
 
 # --- the event log ---------------------------------------------------------------------------

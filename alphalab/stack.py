@@ -90,6 +90,13 @@ class Stack:
     def pid(self, name: str) -> int:
         return self._children[name].process.pid
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one service, as a crash would; `tend()` then restarts it."""
+        child = self._children[name]
+        child.process.kill()
+        child.process.wait()
+        log.warning("service_sigkilled", service=name, pid=child.process.pid)
+
     def tend(self) -> None:
         """Restart any service that exited with an error (back-off doubling up to 30 s)."""
         now = time.monotonic()

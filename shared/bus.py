@@ -78,7 +78,7 @@ class Bus:
             # so the deadline for the first one is ours to set.
             async with asyncio.timeout(connect_timeout):
                 await nc.connect(
-                    url,
+                    [server.strip() for server in url.split(",")],  # a cluster: every node's URL
                     name=f"{producer.service}/{producer.instance}",
                     connect_timeout=connect_timeout,
                     allow_reconnect=True,
@@ -97,7 +97,11 @@ class Bus:
         return bus
 
     async def ensure_stream(self) -> None:
-        """Create the event stream, or bring an existing one to this configuration."""
+        """Create the event stream if it does not exist yet.
+
+        An existing stream is left as it is: its operator may have replicated it across a cluster
+        (or this user may not be allowed to change it), and every service connecting must not undo that.
+        """
         config = api.StreamConfig(
             name=STREAM,
             subjects=[f"{SUBJECT_PREFIX}.>"],
@@ -110,8 +114,6 @@ class Bus:
             await self.js.stream_info(STREAM)
         except NotFoundError:
             await self.js.add_stream(config)
-        else:
-            await self.js.update_stream(config)
 
     async def publish(self, event: Event) -> api.PubAck:
         """Publish and wait for JetStream's ack; `ack.duplicate` is True if it was already stored."""

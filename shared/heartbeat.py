@@ -13,12 +13,12 @@ import json
 import time
 from dataclasses import dataclass
 
-from nats.js.errors import BucketNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from shared.bus import Bus
 
-__all__ = ["HEARTBEAT_TTL_S", "Beat", "Heartbeat", "alive"]
+__all__ = ["HEARTBEAT_TTL_S", "Beat", "Heartbeat", "alive", "beat_of"]
 
 BUCKET = "alphalab-heartbeats"
 HEARTBEAT_TTL_S = 10.0
@@ -80,12 +80,22 @@ class Heartbeat:
             await (await _bucket(self._bus)).delete(self.key)
 
 
+async def beat_of(bus: Bus, service: str, instance: str) -> Beat | None:
+    """The latest heartbeat of one instance, or None if it has expired (a direct read, no listing)."""
+    kv = await _bucket(bus)
+    try:
+        entry = await kv.get(f"{service}.{instance}")
+    except KeyNotFoundError:
+        return None
+    return Beat(**json.loads(entry.value)) if entry.value else None
+
+
 async def alive(bus: Bus, service: str | None = None) -> list[Beat]:
     """The instances whose heartbeat has not expired, optionally of one service."""
     kv = await _bucket(bus)
     try:
         keys = await kv.keys()
-    except NoKeysError:
+    except (NoKeysError, TimeoutError):  # none yet, or a listing that timed out under load
         return []
     beats = []
     for key in keys:

@@ -63,7 +63,9 @@ class LiveProjection:
             self._subscription = None
 
 
-async def follow(bus: Bus, stop: asyncio.Event, every: float, step: Callable[[LiveProjection], Awaitable[None]]) -> None:
+async def follow(
+    bus: Bus, stop: asyncio.Event, every: float, step: Callable[[LiveProjection], Awaitable[None]]
+) -> None:
     """A service's main loop: keep a projection of the whole stream and, while it is caught up, call
     `step` on it every `every` seconds, with this instance's heartbeat going."""
     projection = LiveProjection(bus)

@@ -40,7 +40,12 @@ async def _decide_all(bus: Bus, projection: LiveProjection) -> None:
             continue
         with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
             events = [
-                Event.new(d.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{d.key}")
+                Event.new(
+                    d.payload,
+                    campaign_id=campaign_id,
+                    producer=bus.producer,
+                    event_id=f"{campaign_id}-{d.key}",
+                )
                 for d in decisions
             ]
             await bus.publish_many(events)

@@ -33,10 +33,16 @@ class Finding:
     payload: Payload
 
 
-def inspect(view: CampaignView, *, live_workers: Collection[str], now: datetime, limits: Thresholds) -> list[Finding]:
+def inspect(
+    view: CampaignView, *, live_workers: Collection[str], now: datetime, limits: Thresholds
+) -> list[Finding]:
     if view.status != "running":
         return []
-    findings = [*_running_runs(view, live_workers, now, limits), *_error_rate(view, limits), *_no_progress(view, limits)]
+    findings = [
+        *_running_runs(view, live_workers, now, limits),
+        *_error_rate(view, limits),
+        *_no_progress(view, limits),
+    ]
     reported = {event_id for event_id, _ in view.stalls} | {event_id for event_id, _ in view.interventions}
     return [f for f in findings if f"{view.campaign_id}-{f.key}" not in reported]
 
@@ -46,7 +52,9 @@ def _pair(key: str, stall: StallDetected, action: str, target: str) -> list[Find
     return [Finding(f"stall-{key}", stall), Finding(f"intervention-{key}", order)]
 
 
-def _running_runs(view: CampaignView, live: Collection[str], now: datetime, limits: Thresholds) -> list[Finding]:
+def _running_runs(
+    view: CampaignView, live: Collection[str], now: datetime, limits: Thresholds
+) -> list[Finding]:
     findings: list[Finding] = []
     for card in view.kanban.cards.values():
         if card.state != "running" or not card.history:
@@ -54,19 +62,25 @@ def _running_runs(view: CampaignView, live: Collection[str], now: datetime, limi
         run_id, age = card.run_ids[-1], (now - card.history[-1].at).total_seconds()
         if card.worker not in live and age > limits.silent_after_seconds:
             stall = StallDetected(
-                kind="silent_service", subject=f"worker {card.worker}", detail=f"no heartbeat while running {run_id}"
+                kind="silent_service",
+                subject=f"worker {card.worker}",
+                detail=f"no heartbeat while running {run_id}",
             )
             findings += _pair(f"silent-{run_id}", stall, "requeue", card.proposal_id)
         elif age > 2 * limits.run_seconds + 60:
             stall = StallDetected(
-                kind="run_overtime", subject=run_id, detail=f"running {age:.0f} s, limit {limits.run_seconds:g} s"
+                kind="run_overtime",
+                subject=run_id,
+                detail=f"running {age:.0f} s, limit {limits.run_seconds:g} s",
             )
             findings += _pair(f"overtime-{run_id}", stall, "cancel", card.proposal_id)
     return findings
 
 
 def _error_rate(view: CampaignView, limits: Thresholds) -> list[Finding]:
-    ended = [t.state for c in view.kanban.cards.values() for t in c.history if t.state in {"finished", "failed"}]
+    ended = [
+        t.state for c in view.kanban.cards.values() for t in c.history if t.state in {"finished", "failed"}
+    ]
     recent = ended[-limits.error_window :]
     if len(recent) < limits.error_min_runs:
         return []
@@ -85,5 +99,7 @@ def _no_progress(view: CampaignView, limits: Thresholds) -> list[Finding]:
     since = view.leaderboard.runs_since_best()
     if since < limits.no_progress_runs:
         return []
-    stall = StallDetected(kind="no_progress", subject="leaderboard", detail=f"no new best in {since} graded runs")
+    stall = StallDetected(
+        kind="no_progress", subject="leaderboard", detail=f"no new best in {since} graded runs"
+    )
     return _pair("no-progress", stall, "stop", view.campaign_id)

@@ -11,7 +11,7 @@ from shared.domain import load_domain
 from services.supervisor.rules import Thresholds, inspect
 from shared.bus import Bus
 from shared.events import Event
-from shared.heartbeat import HEARTBEAT_TTL_S, alive
+from shared.heartbeat import HEARTBEAT_TTL_S, beat_of
 from shared.live import LiveProjection, follow
 from shared.settings import Settings
 
@@ -26,10 +26,11 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 
 async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
-    live_workers = {beat.instance for beat in await alive(bus, "worker")}
     for campaign_id, view in list(projection.lab.campaigns.items()):
         if view.status != "running" or view.domain is None:
             continue
+        running_on = {c.worker for c in view.kanban.cards.values() if c.state == "running" and c.worker}
+        live_workers = {w for w in running_on if await beat_of(bus, "worker", w) is not None}
         budget = load_domain(view.domain).manifest.budget
         patience = view.budget.limits.patience
         limits = Thresholds(
@@ -41,7 +42,9 @@ async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
         if not findings:
             continue
         events = [
-            Event.new(f.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{f.key}")
+            Event.new(
+                f.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{f.key}"
+            )
             for f in findings
         ]
         await bus.publish_many(events)

@@ -37,17 +37,23 @@ async def execute(
     budget = domain.manifest.budget
     shutil.rmtree(workspace, ignore_errors=True)
     workspace.mkdir(parents=True)
-    shutil.copy(domain.root / domain.manifest.entry.candidate, workspace / domain.manifest.entry.candidate)
+    for name in domain.candidate_files():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(domain.root / name, workspace / name)
     (workspace / "config.json").write_text(json.dumps({**config, "seed": seed}, indent=2))
     data_args = ["--data", data] if data else []
 
     def failed(error: str, outcome: Outcome, spent: float) -> RunFailed:
         tail = (outcome.stderr_tail or outcome.stdout_tail)[-2000:]
-        return RunFailed(run_id=run_id, proposal_id=proposal_id, error=error, log_tail=tail, wall_seconds=spent)
+        return RunFailed(
+            run_id=run_id, proposal_id=proposal_id, error=error, log_tail=tail, wall_seconds=spent
+        )
 
     harness = Limits(wall_seconds=HARNESS_SECONDS)
     prepared = await run_async(
-        domain.harness_argv("prepare", "--workspace", str(workspace), *data_args), cwd=workspace, limits=harness
+        domain.harness_argv("prepare", "--workspace", str(workspace), *data_args),
+        cwd=workspace,
+        limits=harness,
     )
     if prepared.returncode != 0:
         return failed("harness prepare failed", prepared, 0.0)
@@ -59,12 +65,16 @@ async def execute(
         on_tick=on_tick,
     )
     if fit.timed_out:
-        return failed(f"candidate fit exceeded {budget.run_seconds:g} s and was killed", fit, fit.wall_seconds)
+        return failed(
+            f"candidate fit exceeded {budget.run_seconds:g} s and was killed", fit, fit.wall_seconds
+        )
     if fit.returncode != 0:
         return failed(f"candidate fit exited with {fit.returncode}", fit, fit.wall_seconds)
 
     graded = await run_async(
-        domain.harness_argv("grade", "--workspace", str(workspace), "--seconds", f"{budget.run_seconds:g}", *data_args),
+        domain.harness_argv(
+            "grade", "--workspace", str(workspace), "--seconds", f"{budget.run_seconds:g}", *data_args
+        ),
         cwd=workspace,
         limits=harness,
         on_tick=on_tick,
@@ -77,7 +87,11 @@ async def execute(
         return failed("invalid: " + "; ".join(verdict.get("failures") or ["no value"]), fit, spent)
     metrics = {k: float(v) for k, v in (verdict.get("metrics") or {}).items() if v is not None}
     return RunFinished(
-        run_id=run_id, proposal_id=proposal_id, value=float(verdict["value"]), metrics=metrics, wall_seconds=spent
+        run_id=run_id,
+        proposal_id=proposal_id,
+        value=float(verdict["value"]),
+        metrics=metrics,
+        wall_seconds=spent,
     )
 
 

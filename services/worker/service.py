@@ -47,7 +47,9 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 
 class _Worker:
-    def __init__(self, bus: Bus, projection: LiveProjection, heartbeat: Heartbeat, settings: Settings) -> None:
+    def __init__(
+        self, bus: Bus, projection: LiveProjection, heartbeat: Heartbeat, settings: Settings
+    ) -> None:
         self.bus, self.projection, self.heartbeat = bus, projection, heartbeat
         self.workspaces = settings.home / "workspaces"
 
@@ -103,7 +105,9 @@ class _Worker:
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await running
-                return RunFailed(run_id=run_id, proposal_id=proposal.proposal_id, error="cancelled while running")
+                return RunFailed(
+                    run_id=run_id, proposal_id=proposal.proposal_id, error="cancelled while running"
+                )
         return running.result()
 
     async def _analyze(self, cause: Event, view: CampaignView, run_id: str, result: Payload | None) -> None:
@@ -117,10 +121,14 @@ class _Worker:
             analysis = RunAnalyzed(run_id=run_id, proposal_id=pid, verdict="invalid", summary=error)
         else:
             best = (min if board.direction == "minimize" else max)(earlier) if earlier else None
-            verdict = "improved" if best is None or board.better(graded.value, best) else (
-                "unchanged" if abs(graded.value - best) <= 0.01 * abs(best) else "worse"
+            verdict = (
+                "improved"
+                if best is None or board.better(graded.value, best)
+                else ("unchanged" if abs(graded.value - best) <= 0.01 * abs(best) else "worse")
             )
-            summary = f"{board.metric} {graded.value:.4g}" + (f" vs best {best:.4g}" if best is not None else "")
+            summary = f"{board.metric} {graded.value:.4g}" + (
+                f" vs best {best:.4g}" if best is not None else ""
+            )
             analysis = RunAnalyzed(run_id=run_id, proposal_id=pid, verdict=verdict, summary=summary)
         await self._publish(cause, f"{run_id}-analyzed", analysis)
 

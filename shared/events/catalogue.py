@@ -62,7 +62,9 @@ class BudgetLimits(_Part):
     max_experiments: int | None = Field(default=None, ge=1)
     max_wall_seconds: Amount | None = None
     max_usd: Amount | None = None
-    patience: int | None = Field(default=None, ge=1, description="stop after this many runs without a new best")
+    patience: int | None = Field(
+        default=None, ge=1, description="stop after this many runs without a new best"
+    )
 
 
 class CampaignStarted(Payload):

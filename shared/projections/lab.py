@@ -156,7 +156,9 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         },
         "supervision": {
             "stalls": [{"event_id": eid, **stall.model_dump(mode="json")} for eid, stall in view.stalls],
-            "interventions": [{"event_id": eid, **i.model_dump(mode="json")} for eid, i in view.interventions],
+            "interventions": [
+                {"event_id": eid, **i.model_dump(mode="json")} for eid, i in view.interventions
+            ],
         },
         "budget": {
             "limits": spent.limits.model_dump(mode="json"),

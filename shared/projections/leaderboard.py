@@ -129,4 +129,8 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
 
 
 def _label(config: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={config[k]}" for k in sorted(config))
+    return ", ".join(f"{k}={_short(config[k])}" for k in sorted(config))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,163 @@
+"""Grading: the harness runs the candidate's `predict` step itself and asks for one forecast at a time.
+
+Each request carries only readings at or before its origin, and the next request is sent only after
+the answer to this one has been read, so the candidate never holds a value it is asked to forecast,
+and test targets never enter its workspace. The candidate runs sandboxed (own process group, clean
+environment, CPU, memory and file limits); a watchdog kills it at the wall-clock limit, which also
+unblocks a harness stuck writing to a candidate that stopped reading. The first bad answer ends the
+dialogue and makes the result invalid, with the reason named first: `crashed`, `stopped early`,
+`timed out`, `malformed`, `wrong shape` or `not finite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from data import Series
+from evaluation import HORIZONS, Splits, history_steps, metrics, targets, test_origins
+
+from shared.errors import ConfigError
+from shared.sandbox import Limits, kill_tree, popen, tail
+
+__all__ = ["grade"]
+
+CANDIDATE_FILE = "candidate.py"
+_MAX_ANSWER_BYTES = 1 << 20
+_EXIT_GRACE_SECONDS = 2.0
+_PREDICT_FILE_MB = 64
+_STDERR_CHARS = 1500
+
+
+def grade(series: Series, splits: Splits, workspace: Path, seconds: float, memory_mb: int) -> dict[str, Any]:
+    """The verdict: `valid`, the primary metric `value`, all `metrics`, `failures`, and what it took."""
+    if not workspace.is_dir():
+        raise ConfigError(f"--workspace: {workspace} is not a folder; run `prepare` into it first")
+    origins = test_origins(splits)
+    started = time.monotonic()
+    if (workspace / CANDIDATE_FILE).is_file():
+        limits = Limits(wall_seconds=seconds, cpu_seconds=seconds, memory_mb=memory_mb, file_mb=_PREDICT_FILE_MB)
+        shape = (len(HORIZONS), len(series.sensors))
+        forecasts, failure = _converse(workspace, _requests(series, origins), len(origins), shape, limits)
+    else:
+        forecasts, failure = [], f"crashed: no {CANDIDATE_FILE} in the workspace"
+    verdict: dict[str, Any] = {"valid": failure is None, "value": None, "metrics": {}, "failures": []}
+    if failure is None:
+        verdict["metrics"] = metrics(np.stack(forecasts), targets(series, origins), series.step_minutes)
+        verdict["value"] = verdict["metrics"]["mae"]
+    else:
+        verdict["failures"] = [failure]
+    return {**verdict, "origins": len(origins), "predict_seconds": round(time.monotonic() - started, 3)}
+
+
+def _requests(series: Series, origins: np.ndarray) -> Iterator[bytes]:
+    """One JSON line per origin: its time and the last week of readings up to it, null where missing.
+
+    Whole numbers are written without a decimal point: counts are, and parse twice as fast that way.
+    """
+    rows = [json.dumps([_compact(value) for value in row]) for row in series.values.tolist()]
+    window = history_steps(series)
+    for origin in origins:
+        history = ",".join(rows[max(0, origin - window + 1) : origin + 1])
+        yield f'{{"origin": "{series.timestamps[origin]}", "history": [{history}]}}\n'.encode()
+
+
+def _compact(value: float) -> float | int | None:
+    if value != value:
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def _converse(
+    workspace: Path, requests: Iterator[bytes], total: int, shape: tuple[int, int], limits: Limits
+) -> tuple[list[np.ndarray], str | None]:
+    """Every forecast, or the first failure as a sentence naming its kind, the forecast and the cause."""
+    forecasts: list[np.ndarray] = []
+    with tempfile.TemporaryFile() as stderr:
+        argv = [sys.executable, CANDIDATE_FILE, "predict"]
+        process = popen(argv, cwd=workspace, limits=limits, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        expired = threading.Event()
+        watchdog = threading.Timer(limits.wall_seconds, lambda: (expired.set(), kill_tree(process)))
+        watchdog.start()
+        try:
+            for answer in _answers(process, requests):
+                forecast, problem = _parsed(answer, shape, f"forecast {len(forecasts) + 1} of {total}")
+                if problem is not None:
+                    return forecasts, problem
+                forecasts.append(forecast)
+            return forecasts, None
+        except _Stopped:
+            if expired.is_set():
+                return forecasts, f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s"
+            return forecasts, _why_stopped(process, f"after {len(forecasts)} of {total} forecasts", stderr)
+        finally:
+            watchdog.cancel()
+            _finish(process)
+
+
+class _Stopped(Exception):
+    """The candidate closed its output or stopped reading before answering every request."""
+
+
+def _answers(process: subprocess.Popen[bytes], requests: Iterator[bytes]) -> Iterator[bytes]:
+    assert process.stdin is not None and process.stdout is not None
+    for request in requests:
+        try:
+            process.stdin.write(request)
+            process.stdin.flush()
+        except OSError:
+            raise _Stopped from None
+        answer = process.stdout.readline(_MAX_ANSWER_BYTES)
+        if not answer:
+            raise _Stopped
+        yield answer
+
+
+def _parsed(answer: bytes, shape: tuple[int, int], which: str) -> tuple[np.ndarray, str | None]:
+    """The forecast, or the problem with it (naming `which` forecast it was)."""
+    if not answer.endswith(b"\n"):
+        return np.empty(0), f"malformed: {which} is longer than {_MAX_ANSWER_BYTES} bytes"
+    try:
+        forecast = np.asarray(json.loads(answer)["forecast"], dtype=float)
+    except (ValueError, KeyError, TypeError) as err:
+        expected = '{"forecast": [[value per sensor] per horizon]}'
+        return np.empty(0), f"malformed: {which} ({type(err).__name__}: {err}); expected {expected}"
+    if forecast.shape != shape:
+        return forecast, f"wrong shape: {which} is {forecast.shape}; expected {shape} (horizons, sensors)"
+    if not np.isfinite(forecast).all():
+        return forecast, f"not finite: {which} holds NaN, infinite or null values"
+    return forecast, None
+
+
+def _why_stopped(process: subprocess.Popen[bytes], progress: str, stderr: IO[bytes]) -> str:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(_EXIT_GRACE_SECONDS)
+    code = process.returncode
+    if code is None:
+        status = "stopped early: candidate closed its output"
+    elif code < 0:
+        status = f"crashed: candidate was killed by {signal.Signals(-code).name}"
+    else:
+        status = f"{'crashed' if code else 'stopped early'}: candidate exited with code {code}"
+    return f"{status} {progress}; stderr: {tail(stderr, _STDERR_CHARS).strip() or '(empty)'}"
+
+
+def _finish(process: subprocess.Popen[bytes]) -> None:
+    """Close the candidate's input, give it a moment to exit, then kill whatever of its group is left."""
+    assert process.stdin is not None
+    with contextlib.suppress(OSError):
+        process.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(_EXIT_GRACE_SECONDS)
+    kill_tree(process)
+    process.wait()

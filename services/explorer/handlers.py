@@ -1,0 +1,161 @@
+"""Explore each campaign once: on `campaign-started`, publish the data report, plots and baselines.
+
+Every event the explorer publishes for a campaign has an id derived from the campaign (and the
+baseline's name), and before publishing it looks in the stream for what is already there. So a
+redelivery after a crash, or the same campaign started twice, finishes what is missing and doubles
+nothing, however long after: JetStream's duplicate window is not relied on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+from nats.js.errors import NotFoundError
+
+from services.explorer.explore import Exploration, explore
+from shared.bus import STREAM, Bus, Delivery
+from shared.errors import MalformedEvent
+from shared.events import (
+    SUBJECT_PREFIX,
+    CampaignStarted,
+    Event,
+    ExplorationFinished,
+    Payload,
+    PhaseFinished,
+    PhaseStarted,
+    decode,
+    subject_for,
+)
+from shared.heartbeat import Heartbeat
+from shared.settings import Settings
+
+__all__ = ["ACK_WAIT_S", "DURABLE", "MAX_DELIVER", "Explorer", "run"]
+
+DURABLE = "explorer"
+MAX_DELIVER = 3
+ACK_WAIT_S = 10.0  # short, so a crashed explorer's campaign is retried soon; a live one says in_progress
+_OWN_TYPES = ("phase-started", "baseline-evaluated", "exploration-finished", "phase-finished")
+log = structlog.get_logger(__name__)
+
+
+async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
+    """Explore every campaign that starts, one at a time, until `stop` is set."""
+    subscription = await bus.subscription(
+        DURABLE,
+        subject=subject_for("*", CampaignStarted.TYPE),
+        max_deliver=MAX_DELIVER,
+        ack_wait=ACK_WAIT_S,
+    )
+    async with Heartbeat(bus):
+        # One message at a time: a prefetched campaign would wait unacked while another is explored.
+        await bus.consume(subscription, Explorer(bus).handle, stop, max_deliver=MAX_DELIVER, batch=1)
+
+
+class Explorer:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def handle(self, event: Event, delivery: Delivery) -> None:
+        if not isinstance(event.payload, CampaignStarted):
+            return
+        done = await published_ids(self._bus, event.campaign_id)
+        if _event_id(event.campaign_id, _key(ExplorationFinished())) in done:
+            log.info("already_explored")
+            await self._publish(event, [PhaseFinished(phase="explore", outcome="explored")], done)
+            return
+        await self._publish(event, [PhaseStarted(phase="explore")], done)
+        try:
+            async with _in_progress(delivery):
+                exploration = await explore(event.payload)
+        except Exception as err:
+            if delivery.num_delivered >= MAX_DELIVER:  # the last try: the campaign must not wait forever
+                failed = PhaseFinished(phase="explore", outcome=f"failed: {err}"[:500])
+                await self._publish(event, [failed], done)
+            raise
+        await self._publish(event, await self._results(exploration), done)
+        log.info("explored", findings=len(exploration.findings), baselines=len(exploration.baselines))
+
+    async def _results(self, exploration: Exploration) -> list[Payload]:
+        """The events of a finished exploration, its report and plots stored as blobs first."""
+        plots = {name: await self._bus.blobs.put(png) for name, png in exploration.plots.items()}
+        finished = ExplorationFinished(
+            report_digest=await self._bus.blobs.put(exploration.report.encode()),
+            plots=plots,
+            findings=exploration.findings,
+        )
+        outcome = (
+            f"{len(exploration.findings)} findings, {len(plots)} plots, "
+            f"{len(exploration.baselines)} baselines"
+        )
+        return [*exploration.baselines, finished, PhaseFinished(phase="explore", outcome=outcome)]
+
+    async def _publish(self, cause: Event, payloads: Sequence[Payload], done: set[str]) -> None:
+        """Publish, in order, each of `payloads` whose deterministic id is not in the stream yet."""
+        for payload in payloads:
+            event_id = _event_id(cause.campaign_id, _key(payload))
+            if event_id in done:
+                continue
+            await self._bus.publish(
+                Event.new(
+                    payload,
+                    campaign_id=cause.campaign_id,
+                    producer=self._bus.producer,
+                    caused_by=cause,
+                    event_id=event_id,
+                )
+            )
+            done.add(event_id)
+
+
+async def published_ids(bus: Bus, campaign_id: str) -> set[str]:
+    """The ids of the events of the types the explorer publishes that a campaign already has."""
+    ids: set[str] = set()
+    for event_type in _OWN_TYPES:
+        subject, seq = subject_for(campaign_id, event_type), 1
+        while True:
+            try:
+                msg = await bus.js.get_msg(STREAM, seq=seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            with contextlib.suppress(MalformedEvent):  # its rejection record is someone else's business
+                ids.add(decode(msg.data or b"").event_id)
+            seq = (msg.seq or seq) + 1
+    return ids
+
+
+def _key(payload: Payload) -> str:
+    """What makes an explorer event unique within its campaign: its type, and a baseline's name."""
+    if isinstance(payload, PhaseStarted | PhaseFinished):
+        return f"{payload.TYPE}:{payload.phase}"
+    name = getattr(payload, "name", None)
+    return f"{payload.TYPE}:{name}" if name is not None else payload.TYPE
+
+
+def _event_id(campaign_id: str, key: str) -> str:
+    digest = hashlib.sha256(f"{SUBJECT_PREFIX}/{campaign_id}/{key}".encode()).hexdigest()
+    return f"explore-{digest[:40]}"
+
+
+@contextlib.asynccontextmanager
+async def _in_progress(delivery: Delivery) -> AsyncIterator[None]:
+    """Keep telling JetStream the message is being worked on, so it is not redelivered meanwhile."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(ACK_WAIT_S / 3)
+            try:
+                await delivery.in_progress()
+            except Exception as err:  # disconnected for a moment: the next beat may get through
+                log.warning("in_progress_failed", error=repr(err))
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

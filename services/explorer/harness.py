@@ -1,0 +1,102 @@
+"""The training data and baselines, as the domain's trusted harness gives them.
+
+The explorer never opens a domain's files itself: the harness decides what the training split is
+(the held-out split never reaches it), and it runs as its own process in a scratch directory,
+killed with its whole process group if it overruns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from shared.domain import load_domain
+from shared.errors import AlphaLabError
+from shared.events import BaselineEvaluated, CampaignStarted
+
+__all__ = ["EXPORT_TIMEOUT_S", "BASELINES_TIMEOUT_S", "HarnessFailed", "fetch"]
+
+EXPORT_TIMEOUT_S = 300.0
+BASELINES_TIMEOUT_S = 600.0
+_TAIL = 2000
+
+
+class HarnessFailed(AlphaLabError):
+    """The domain's harness exited with an error, overran, or printed something other than promised."""
+
+
+async def fetch(campaign: CampaignStarted, workdir: Path) -> tuple[pd.DataFrame, list[BaselineEvaluated]]:
+    """The training matrix and the baselines' scores, from the harness's `export` and `baselines`."""
+    domain = load_domain(campaign.domain)
+    data = ("--data", campaign.data) if campaign.data else ()
+    matrix_file = workdir / "train.parquet"
+    export = domain.harness_argv("export", "--out", str(matrix_file), *data)
+    baselines = domain.harness_argv("baselines", *data)
+    try:
+        async with asyncio.TaskGroup() as group:  # both at once; one failing stops the other
+            group.create_task(_run(export, workdir, EXPORT_TIMEOUT_S))
+            scored = group.create_task(_run(baselines, workdir, BASELINES_TIMEOUT_S))
+    except ExceptionGroup as failed:  # the first failure says what went wrong; the other was stopped
+        raise failed.exceptions[0] from None
+    return _read_matrix(matrix_file), _parse_baselines(scored.result(), baselines)
+
+
+async def _run(argv: list[str], cwd: Path, timeout: float) -> bytes:
+    """Run `argv` to completion and return its stdout; HarnessFailed if it fails or overruns."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a kill takes its children too
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            stdout, stderr = await process.communicate()
+    except TimeoutError:
+        raise HarnessFailed(f"`{_show(argv)}` did not finish within {timeout:g} s") from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    if process.returncode != 0:
+        tail = stderr.decode(errors="replace")[-_TAIL:].strip()
+        raise HarnessFailed(f"`{_show(argv)}` exited with {process.returncode}: {tail or '(no stderr)'}")
+    return stdout
+
+
+def _read_matrix(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise HarnessFailed(f"the harness's export exited cleanly but wrote no {path.name}")
+    return pd.read_parquet(path)
+
+
+def _parse_baselines(stdout: bytes, argv: list[str]) -> list[BaselineEvaluated]:
+    """The `{"baselines": [{"name", "value", "metrics"}]}` document the harness prints last."""
+    text = stdout.decode(errors="replace").strip()
+    try:
+        document = json.loads(text[text.rfind("\n{") + 1 :] if "\n{" in text else text)
+        # Anything beyond the event's fields (a description, say) stays with the harness.
+        fields = BaselineEvaluated.model_fields
+        return [
+            BaselineEvaluated.model_validate({k: v for k, v in entry.items() if k in fields})
+            for entry in document["baselines"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as err:
+        raise HarnessFailed(
+            f'`{_show(argv)}` did not print {{"baselines": [{{"name", "value", "metrics"}}]}}: {err}; '
+            f"stdout ends with {text[-300:]!r}"
+        ) from None
+
+
+def _show(argv: list[str]) -> str:
+    return " ".join(argv)
