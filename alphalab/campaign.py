@@ -19,10 +19,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from shared.domain import builtin_domains, load_domain
 
 from alphalab.stack import Stack
 from shared.bus import STREAM, Bus
+from shared.domain import builtin_domains, load_domain
 from shared.errors import AlphaLabError
 from shared.events import (
     BudgetLimits,

@@ -178,7 +178,7 @@ def _run(
     )
     if monkey is not None:
         console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
-    console.print(render.leaderboard_table(result.view))
+    console.print(render.leaderboard_table(result.view, top=10))
     console.print(render.versus_baselines_table(result.view))
     console.print(render.playbook_table(result.view))
     lines = [

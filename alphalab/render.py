@@ -22,15 +22,22 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def leaderboard_table(view: CampaignView) -> Table:
+def leaderboard_table(view: CampaignView, top: int | None = None) -> Table:
+    """Every row, or the `top` configurations and every baseline (in rank order either way)."""
     board = view.leaderboard
     arrow = "lower is better" if board.direction == "minimize" else "higher is better"
-    table = Table(title=f"Leaderboard - {board.metric or '?'} ({arrow})", title_justify="left")
+    ranked = list(enumerate(board.ranked(), start=1))
+    if top is not None:
+        configurations = [row for row in board.ranked() if not row.baseline]
+        best = {row.key for row in configurations[:top]}
+        ranked = [(rank, row) for rank, row in ranked if row.baseline or row.key in best]
+    shown = "" if top is None or len(ranked) == len(board.rows) else f", top {top} of {len(board.rows)} rows"
+    table = Table(title=f"Leaderboard - {board.metric or '?'} ({arrow}{shown})", title_justify="left")
     for column in ("#", "candidate", "mean", "± spread", "n", "best", "best run"):
         table.add_column(
             column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left"
         )
-    for rank, row in enumerate(board.ranked(), start=1):
+    for rank, row in ranked:
         label = Text(f"[baseline] {row.label}", style="dim") if row.baseline else Text(row.label)
         table.add_row(
             str(rank),

@@ -5,17 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.bus import STREAM, Bus
 from shared.errors import MalformedEvent
-from shared.events import SUBJECT_PREFIX, decode
+from shared.events import SUBJECT_PREFIX, Event, Payload, decode
 from shared.heartbeat import Heartbeat
 from shared.projections import Lab, evolve
 
-__all__ = ["LiveProjection", "fold_stream", "follow"]
+__all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An event a service decided to publish; its `key` names what it is about and becomes its id
+    (`<campaign>-<key>`), so deciding the same thing again after a crash is deduplicated."""
+
+    key: str
+    payload: Payload
 
 
 class LiveProjection:
@@ -78,6 +88,19 @@ async def follow(
                 await asyncio.sleep(every)
     finally:
         await projection.stop()
+
+
+async def publish_decisions(
+    bus: Bus, projection: LiveProjection, campaign_id: str, decisions: list[Decision]
+) -> None:
+    """Publish decisions, then wait until the projection includes them, so the next decision sees them."""
+    producer = bus.producer
+    events = [
+        Event.new(d.payload, campaign_id=campaign_id, producer=producer, event_id=f"{campaign_id}-{d.key}")
+        for d in decisions
+    ]
+    await bus.publish_many(events)
+    await projection.settle()
 
 
 async def fold_stream(bus: Bus, *, campaign_id: str | None = None, timeout: float = 30.0) -> Lab:

@@ -147,7 +147,7 @@ async def run_async(
     on_tick: Callable[[], Awaitable[None]] | None = None,
     tick_seconds: float = 5.0,
 ) -> Outcome:
-    """`run` for an event loop: awaits `on_tick` every `tick_seconds` meanwhile; cancelling kills the group."""
+    """`run` in asyncio, awaiting `on_tick` every `tick_seconds` meanwhile; cancelling kills the group."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(

@@ -26,7 +26,7 @@ _LONG_COLUMNS = {"timestamp", "sensor", "value"}
 
 @dataclass(frozen=True)
 class Series:
-    """Readings on a regular grid: `values[t, s]` is sensor `sensors[s]` at `timestamps[t]`, NaN if missing."""
+    """Readings on a regular grid: `values[t, s]` is `sensors[s]` at `timestamps[t]`, NaN if missing."""
 
     timestamps: np.ndarray
     values: np.ndarray
@@ -57,7 +57,7 @@ def load_series(path: Path | None = None) -> Series:
         long = pa.table({"timestamp": table["timestamp"], "sensor": sensor, "value": table["total"]})
         return _from_long(source, long)
     table = _read_table(path)
-    if _LONG_COLUMNS <= set(table.column_names) and len(table.column_names) == 3:
+    if set(table.column_names) >= _LONG_COLUMNS and len(table.column_names) == 3:
         return _from_long(path, table)
     return _from_wide(path, table)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from data import Series
+
 from shared.errors import ConfigError
 
 __all__ = [

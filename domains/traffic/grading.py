@@ -46,7 +46,9 @@ def grade(series: Series, splits: Splits, workspace: Path, seconds: float, memor
     origins = test_origins(splits)
     started = time.monotonic()
     if (workspace / CANDIDATE_FILE).is_file():
-        limits = Limits(wall_seconds=seconds, cpu_seconds=seconds, memory_mb=memory_mb, file_mb=_PREDICT_FILE_MB)
+        limits = Limits(
+            wall_seconds=seconds, cpu_seconds=seconds, memory_mb=memory_mb, file_mb=_PREDICT_FILE_MB
+        )
         shape = (len(HORIZONS), len(series.sensors))
         forecasts, failure = _converse(workspace, _requests(series, origins), len(origins), shape, limits)
     else:
@@ -85,7 +87,9 @@ def _converse(
     forecasts: list[np.ndarray] = []
     with tempfile.TemporaryFile() as stderr:
         argv = [sys.executable, CANDIDATE_FILE, "predict"]
-        process = popen(argv, cwd=workspace, limits=limits, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        process = popen(
+            argv, cwd=workspace, limits=limits, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+        )
         expired = threading.Event()
         watchdog = threading.Timer(limits.wall_seconds, lambda: (expired.set(), kill_tree(process)))
         watchdog.start()
@@ -98,7 +102,10 @@ def _converse(
             return forecasts, None
         except _Stopped:
             if expired.is_set():
-                return forecasts, f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s"
+                return (
+                    forecasts,
+                    f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s",
+                )
             return forecasts, _why_stopped(process, f"after {len(forecasts)} of {total} forecasts", stderr)
         finally:
             watchdog.cancel()

@@ -31,7 +31,9 @@ from shared.domain import MANIFEST_FILE, Budget
 from shared.errors import ConfigError
 
 # The limits for the predict step default to this adapter's own budget, the one the worker fits under.
-BUDGET = Budget.model_validate(tomllib.loads((Path(__file__).parent / MANIFEST_FILE).read_text()).get("budget", {}))
+BUDGET = Budget.model_validate(
+    tomllib.loads((Path(__file__).parent / MANIFEST_FILE).read_text()).get("budget", {})
+)
 
 
 def baselines(series: Series, source: str) -> dict[str, Any]:
@@ -50,7 +52,12 @@ def export(series: Series, source: str, out: Path) -> dict[str, Any]:
 
     splits = split(series, source)
     columns = {"timestamp": pa.array(series.timestamps[: splits.train_end])}
-    columns.update({name: pa.array(series.values[: splits.train_end, index]) for index, name in enumerate(series.sensors)})
+    columns.update(
+        {
+            name: pa.array(series.values[: splits.train_end, index])
+            for index, name in enumerate(series.sensors)
+        }
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     pyarrow.parquet.write_table(pa.table(columns), out)
     return {"out": str(out), "rows": splits.train_end, "sensors": len(series.sensors)}
@@ -88,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "prepare":
             result = prepare(series, source, arguments.workspace)
         else:
-            result = grade(series, split(series, source), arguments.workspace, arguments.seconds, arguments.memory_mb)
+            result = grade(
+                series, split(series, source), arguments.workspace, arguments.seconds, arguments.memory_mb
+            )
     except ConfigError as err:
         print(f"harness: {err}", file=sys.stderr)
         return 2
@@ -100,16 +109,24 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="The traffic domain's trusted harness; prints JSON.")
     commands = parser.add_subparsers(dest="command", required=True)
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data", type=Path, help="your own CSV or Parquet matrix (default: the packaged counts)")
+    data.add_argument(
+        "--data", type=Path, help="your own CSV or Parquet matrix (default: the packaged counts)"
+    )
     commands.add_parser("baselines", parents=[data], help="score the reference forecasts on the test split")
-    export_command = commands.add_parser("export", parents=[data], help="write the train split as wide Parquet")
+    export_command = commands.add_parser(
+        "export", parents=[data], help="write the train split as wide Parquet"
+    )
     export_command.add_argument("--out", type=Path, required=True)
     prepare_command = commands.add_parser("prepare", parents=[data], help="write train/val into a workspace")
     prepare_command.add_argument("--workspace", type=Path, required=True)
-    grade_command = commands.add_parser("grade", parents=[data], help="run the candidate's predict step, score it")
+    grade_command = commands.add_parser(
+        "grade", parents=[data], help="run the candidate's predict step, score it"
+    )
     grade_command.add_argument("--workspace", type=Path, required=True)
     grade_command.add_argument("--seconds", type=float, default=BUDGET.run_seconds, help="wall and CPU limit")
-    grade_command.add_argument("--memory-mb", type=int, default=BUDGET.run_memory_mb, help="address-space limit (MB)")
+    grade_command.add_argument(
+        "--memory-mb", type=int, default=BUDGET.run_memory_mb, help="address-space limit (MB)"
+    )
     return parser
 
 

@@ -57,7 +57,8 @@ def _versus_baselines(view: CampaignView) -> list[Lesson]:
     return [
         Lesson(
             text=f"{len(winners)} configuration(s) beat the best baseline ({baseline.label}, "
-            f"{baseline.mean:.4g}); the best ({best.label}) by {gain:.1f}% ({best.mean:.4g} over {best.n} run(s)).",
+            f"{baseline.mean:.4g}); the best ({best.label}) by {gain:.1f}% "
+            f"({best.mean:.4g} over {best.n} run(s)).",
             run_ids=tuple(run for r in winners[:3] for run in r.run_ids[:2]),
         )
     ]

@@ -7,32 +7,25 @@ and the projection catching up) is deduplicated instead of proposing twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from services.strategist.lessons import derive_lessons, outcomes
 from services.strategist.search import SpaceParam, propose
 from shared.events import (
     CampaignFinished,
-    Payload,
     PhaseFinished,
     PhaseStarted,
     PlaybookRevised,
     ProposalCancelled,
     ProposalCreated,
 )
+from shared.live import Decision
 from shared.projections import CampaignView
 
-__all__ = ["Decision", "decide"]
+__all__ = ["decide"]
 
 OPEN = frozenset({"proposed", "running", "finished", "failed"})  # not yet analyzed or cancelled
 REPLICATES = 3  # runs a top configuration gets in the refine stage, to tell signal from seed noise
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    key: str
-    payload: Payload
 
 
 def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now: datetime) -> list[Decision]:

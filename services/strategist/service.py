@@ -10,13 +10,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import structlog
-from shared.domain import load_domain
 
 from services.strategist.policy import decide
 from shared.bus import Bus
-from shared.events import Event
+from shared.domain import load_domain
 from shared.heartbeat import alive
-from shared.live import LiveProjection, follow
+from shared.live import LiveProjection, follow, publish_decisions
 from shared.settings import Settings
 
 __all__ = ["run"]
@@ -38,16 +37,5 @@ async def _decide_all(bus: Bus, projection: LiveProjection) -> None:
         decisions = decide(view, space, workers=workers, now=datetime.now(UTC))
         if not decisions:
             continue
-        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
-            events = [
-                Event.new(
-                    d.payload,
-                    campaign_id=campaign_id,
-                    producer=bus.producer,
-                    event_id=f"{campaign_id}-{d.key}",
-                )
-                for d in decisions
-            ]
-            await bus.publish_many(events)
-            log.info("decided", events=[d.key for d in decisions], workers=workers)
-        await projection.settle()  # decide again only on a projection that includes these events
+        await publish_decisions(bus, projection, campaign_id, decisions)
+        log.info("decided", campaign_id=campaign_id, events=[d.key for d in decisions], workers=workers)

@@ -11,10 +11,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.events import InterventionIssued, Payload, StallDetected
+from shared.events import InterventionIssued, StallDetected
+from shared.live import Decision
 from shared.projections import CampaignView
 
-__all__ = ["Finding", "Thresholds", "inspect"]
+__all__ = ["Thresholds", "inspect"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +28,9 @@ class Thresholds:
     no_progress_runs: int | None = None  # a safety net behind the Strategist's own patience
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    key: str
-    payload: Payload
-
-
 def inspect(
     view: CampaignView, *, live_workers: Collection[str], now: datetime, limits: Thresholds
-) -> list[Finding]:
+) -> list[Decision]:
     if view.status != "running":
         return []
     findings = [
@@ -47,15 +42,15 @@ def inspect(
     return [f for f in findings if f"{view.campaign_id}-{f.key}" not in reported]
 
 
-def _pair(key: str, stall: StallDetected, action: str, target: str) -> list[Finding]:
+def _pair(key: str, stall: StallDetected, action: str, target: str) -> list[Decision]:
     order = InterventionIssued(action=action, target=target, reason=f"{stall.kind}: {stall.detail}")  # type: ignore[arg-type]
-    return [Finding(f"stall-{key}", stall), Finding(f"intervention-{key}", order)]
+    return [Decision(f"stall-{key}", stall), Decision(f"intervention-{key}", order)]
 
 
 def _running_runs(
     view: CampaignView, live: Collection[str], now: datetime, limits: Thresholds
-) -> list[Finding]:
-    findings: list[Finding] = []
+) -> list[Decision]:
+    findings: list[Decision] = []
     for card in view.kanban.cards.values():
         if card.state != "running" or not card.history:
             continue
@@ -77,7 +72,7 @@ def _running_runs(
     return findings
 
 
-def _error_rate(view: CampaignView, limits: Thresholds) -> list[Finding]:
+def _error_rate(view: CampaignView, limits: Thresholds) -> list[Decision]:
     ended = [
         t.state for c in view.kanban.cards.values() for t in c.history if t.state in {"finished", "failed"}
     ]
@@ -93,7 +88,7 @@ def _error_rate(view: CampaignView, limits: Thresholds) -> list[Finding]:
     return _pair("error-rate", stall, "stop", view.campaign_id)
 
 
-def _no_progress(view: CampaignView, limits: Thresholds) -> list[Finding]:
+def _no_progress(view: CampaignView, limits: Thresholds) -> list[Decision]:
     if limits.no_progress_runs is None:
         return []
     since = view.leaderboard.runs_since_best()

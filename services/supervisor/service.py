@@ -6,13 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import structlog
-from shared.domain import load_domain
 
 from services.supervisor.rules import Thresholds, inspect
 from shared.bus import Bus
-from shared.events import Event
+from shared.domain import load_domain
 from shared.heartbeat import HEARTBEAT_TTL_S, beat_of
-from shared.live import LiveProjection, follow
+from shared.live import LiveProjection, follow, publish_decisions
 from shared.settings import Settings
 
 __all__ = ["run"]
@@ -41,12 +40,5 @@ async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
         findings = inspect(view, live_workers=live_workers, now=datetime.now(UTC), limits=limits)
         if not findings:
             continue
-        events = [
-            Event.new(
-                f.payload, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-{f.key}"
-            )
-            for f in findings
-        ]
-        await bus.publish_many(events)
+        await publish_decisions(bus, projection, campaign_id, findings)
         log.warning("intervened", campaign_id=campaign_id, findings=[f.key for f in findings])
-        await projection.settle()

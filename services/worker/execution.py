@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain import Domain
-from shared.sandbox import Limits, Outcome, run_async
-
 from shared.events import Payload, RunFailed, RunFinished
+from shared.sandbox import Limits, Outcome, run_async
 
 __all__ = ["execute"]
 

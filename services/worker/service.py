@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 
 import structlog
-from shared.domain import load_domain
 
 from services.worker.execution import execute
 from shared.bus import Bus, Delivery
+from shared.domain import load_domain
 from shared.events import Event, Payload, ProposalCreated, RunAnalyzed, RunFailed, RunStarted
 from shared.heartbeat import Heartbeat
 from shared.live import LiveProjection

@@ -1,4 +1,4 @@
-"""The traffic adapter's data: the packaged counts, users' own files, and what prepare/export/baselines write."""
+"""The traffic adapter's data: the packaged counts, users' own files; prepare, export and baselines."""
 
 from __future__ import annotations
 

@@ -15,6 +15,20 @@ from shared.errors import ConfigError
 TRAFFIC = builtin_domains()["traffic"]
 
 
+def _edit(old: str, new: str) -> Callable[[Path], None]:
+    def apply(adapter: Path) -> None:
+        manifest = adapter / "domain.toml"
+        text = manifest.read_text()
+        assert old in text
+        manifest.write_text(text.replace(old, new, 1))
+
+    return apply
+
+
+def _delete(relative: str) -> Callable[[Path], None]:
+    return lambda adapter: (adapter / relative).unlink()
+
+
 @pytest.fixture
 def adapter(tmp_path: Path) -> Path:
     """A user's copy of the traffic adapter, free to break."""
@@ -62,31 +76,16 @@ def test_argv_runs_the_harness_from_the_adapter_and_the_candidate_in_place() -> 
         "--config",
         "c.json",
     ]
-    assert domain.candidate_files() == ("candidate.py",)
+    assert domain.candidate_files() == ("candidate.py", "families.py")
 
 
 def test_a_user_copy_loads_by_path(adapter: Path) -> None:
     """A folder path loads the adapter in it, rooted there, with its required files listed for copying."""
     (adapter / "helpers.py").write_text("")
-    manifest = adapter / "domain.toml"
-    manifest.write_text('required_files = ["helpers.py"]\n' + manifest.read_text())
+    _edit('required_files = ["families.py"]', 'required_files = ["families.py", "helpers.py"]')(adapter)
     domain = load_domain(str(adapter))
     assert domain.root == adapter
-    assert domain.candidate_files() == ("candidate.py", "helpers.py")
-
-
-def _edit(old: str, new: str) -> Callable[[Path], None]:
-    def apply(adapter: Path) -> None:
-        manifest = adapter / "domain.toml"
-        text = manifest.read_text()
-        assert old in text
-        manifest.write_text(text.replace(old, new, 1))
-
-    return apply
-
-
-def _delete(relative: str) -> Callable[[Path], None]:
-    return lambda adapter: (adapter / relative).unlink()
+    assert domain.candidate_files() == ("candidate.py", "families.py", "helpers.py")
 
 
 BROKEN = {
@@ -115,11 +114,11 @@ BROKEN = {
         "domain.toml: colour: unknown field",
     ),
     "missing required file": (
-        _edit('name = "traffic"', 'name = "traffic"\nrequired_files = ["helpers.py"]'),
+        _edit('required_files = ["families.py"]', 'required_files = ["helpers.py"]'),
         "domain.toml: required_files: helpers.py is not a file",
     ),
     "required file outside the folder": (
-        _edit('name = "traffic"', 'name = "traffic"\nrequired_files = ["../secrets.py"]'),
+        _edit('required_files = ["families.py"]', 'required_files = ["../secrets.py"]'),
         "domain.toml: required_files: '../secrets.py' must be a relative path inside the adapter folder",
     ),
     "missing harness": (_delete("harness.py"), "domain.toml: entry.harness: harness.py is not a file"),
