@@ -250,6 +250,7 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
     message = {
         "extra_forbidden": "unknown field; remove it or correct its spelling",
         "missing": "required; add it",
+        "literal_error": f"must be {error.get('ctx', {}).get('expected')}",
     }.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
     return f"{field}: {message}" if field else message
 

@@ -7,6 +7,9 @@ environment, CPU, memory and file limits); a watchdog kills it at the wall-clock
 unblocks a harness stuck writing to a candidate that stopped reading. The first bad answer ends the
 dialogue and makes the result invalid, with the reason named first: `crashed`, `stopped early`,
 `timed out`, `malformed`, `wrong shape` or `not finite`.
+
+Not yet closed: the sandbox does not isolate the filesystem, so a candidate could open the packaged
+data file in site-packages itself; the namespaces issue (bubblewrap) takes that away.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ BUDGET = Budget.model_validate(
 
 
 def baselines(series: Series, source: str) -> dict[str, Any]:
+    """Each reference forecast, made from the grading's own origins and scored by its own metrics."""
     splits = split(series, source)
     origins = test_origins(splits)
     truth = targets(series, origins)
@@ -48,19 +49,16 @@ def baselines(series: Series, source: str) -> dict[str, Any]:
 
 
 def export(series: Series, source: str, out: Path) -> dict[str, Any]:
+    """The train split as a wide table (timestamp, then one column per sensor) for the explorer."""
     import pyarrow.parquet
 
-    splits = split(series, source)
-    columns = {"timestamp": pa.array(series.timestamps[: splits.train_end])}
-    columns.update(
-        {
-            name: pa.array(series.values[: splits.train_end, index])
-            for index, name in enumerate(series.sensors)
-        }
-    )
+    rows = split(series, source).train_end
+    columns = {"timestamp": pa.array(series.timestamps[:rows])}
+    for index, name in enumerate(series.sensors):
+        columns[name] = pa.array(series.values[:rows, index])
     out.parent.mkdir(parents=True, exist_ok=True)
     pyarrow.parquet.write_table(pa.table(columns), out)
-    return {"out": str(out), "rows": splits.train_end, "sensors": len(series.sensors)}
+    return {"out": str(out), "rows": rows, "sensors": len(series.sensors)}
 
 
 def prepare(series: Series, source: str, workspace: Path) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_a_user_copy_loads_by_path(adapter: Path) -> None:
 BROKEN = {
     "bad direction": (
         _edit('direction = "minimize"', 'direction = "downhill"'),
-        "domain.toml: metric.direction: Input should be 'minimize' or 'maximize'",
+        "domain.toml: metric.direction: must be 'minimize' or 'maximize'",
     ),
     "low not below high": (
         _edit("low = 4\nhigh = 48", "low = 48\nhigh = 4"),
