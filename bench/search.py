@@ -1,6 +1,6 @@
 """Search efficiency: experiments the builtin brain needs to beat the best baseline by a margin, vs random.
 
-    .venv/bin/python bench/search.py [--domain traffic] [--seeds 5] [--experiments 16] [--margin 0.12]
+    .venv/bin/python bench/search.py [--domain traffic] [--seeds 5] [--experiments 12] [--margin 0.08]
 
 Both searchers propose over the same adapter search space with the Strategist's own code
 (`services.strategist.search.propose`): the builtin brain as the Strategist runs it (random start-up,
@@ -92,8 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--domain", default="traffic")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--experiments", type=int, default=16)
-    parser.add_argument("--margin", type=float, default=0.12)
+    parser.add_argument("--experiments", type=int, default=12)
+    parser.add_argument("--margin", type=float, default=0.08)
     args = parser.parse_args()
     domain = load_domain(args.domain)
     minimize = domain.manifest.metric.direction == "minimize"
