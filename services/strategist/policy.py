@@ -30,11 +30,13 @@ REPLICATES = 3  # runs a top configuration gets in the refine stage, to tell sig
 
 def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now: datetime) -> list[Decision]:
     """What the Strategist publishes next for a running campaign (nothing if it has nothing to do)."""
-    if view.status != "running" or not view.explored:
+    if view.status != "running":
         return []
-    reason = _stop_reason(view, now)
+    reason = _stop_reason(view, now)  # before waiting on exploration: a failed one must not hang the campaign
     if reason is not None:
         return _finish(view, space, reason)
+    if not view.explored:
+        return []
     return [*_interventions(view), *_playbook(view, space, final=False), *_proposals(view, space, workers)]
 
 

@@ -153,3 +153,19 @@ def test_late_stage_replicates_the_best_configuration() -> None:
     proposed = [d.payload for d in decisions if isinstance(d.payload, ProposalCreated)]
     assert proposed and proposed[0].config == {"model": "a", "x": 0.02}
     assert proposed[0].rationale.startswith("refine")
+
+
+def test_time_budget_ends_a_campaign_whose_exploration_never_finished() -> None:
+    """A campaign stuck before exploration still stops when its time is up."""
+    start = CampaignStarted(
+        domain="toy",
+        objective="o",
+        metric="m",
+        direction="minimize",
+        budget=BudgetLimits(max_wall_seconds=60),
+    )
+    lab = evolve(Lab(), event(start, "c1"))
+    decisions = decide(lab.campaigns["c1"], SPACE, workers=1, now=EPOCH + timedelta(seconds=61))
+    assert (
+        isinstance(decisions[-1].payload, CampaignFinished) and "time budget" in decisions[-1].payload.reason
+    )
