@@ -1,13 +1,15 @@
 """Search efficiency: experiments the builtin brain needs to beat the best baseline by a margin, vs random.
 
-    .venv/bin/python bench/search.py [--domain traffic] [--seeds 5] [--experiments 12] [--margin 0.08]
+    .venv/bin/python bench/search.py [--domain traffic] [--seeds 5] [--experiments 12]
+                                     [--margins 0.06,0.08,0.10,0.11]
 
 Both searchers propose over the same adapter search space with the Strategist's own code
 (`services.strategist.search.propose`): the builtin brain as the Strategist runs it (random start-up,
 then TPE), and random search (the same call with start-up never ending). Every proposal is a real
 experiment: the Worker's `execute` (harness prepare, sandboxed candidate fit, harness grade), two at
-a time. A campaign's score is the number of experiments until one beats the best baseline by
-`--margin`; a campaign that never does scores budget + 1 (so medians stay honest, if censored).
+a time. A campaign's score, for each margin, is the number of experiments until one beats the best
+baseline by that margin; a campaign that never does scores budget + 1 (medians stay honest, if
+censored). Also printed: the best value each searcher found within the budget, mean over seeds.
 """
 
 from __future__ import annotations
@@ -93,38 +95,44 @@ def main() -> None:
     parser.add_argument("--domain", default="traffic")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--experiments", type=int, default=12)
-    parser.add_argument("--margin", type=float, default=0.08)
+    parser.add_argument(
+        "--margins", default="0.06,0.08,0.10,0.11", help="comma-separated, e.g. 0.08 = 8%% better"
+    )
     args = parser.parse_args()
     domain = load_domain(args.domain)
     minimize = domain.manifest.metric.direction == "minimize"
     baseline = best_baseline(domain)
-    target = baseline * (1 - args.margin) if minimize else baseline * (1 + args.margin)
-    print(
-        f"best baseline {baseline:.4g}; target {target:.4g} ({args.margin:.0%} better), "
-        f"{args.experiments} experiments per campaign"
-    )
-    scores: dict[str, list[int]] = {"builtin": [], "random": []}
+    print(f"best baseline {baseline:.4g}; {args.experiments} experiments per campaign, {args.seeds} seeds")
+    runs: dict[str, list[list[float | None]]] = {"builtin": [], "random": []}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(1, args.seeds + 1):
-            for name in scores:
+            for name, campaigns in runs.items():
                 values = asyncio.run(
                     campaign(
                         domain, seed=seed, budget=args.experiments, random=name == "random", scratch=Path(tmp)
                     )
                 )
-                found = [v for v in values if v is not None]
-                best = (min if minimize else max)(found) if found else float("nan")
-                scores[name].append(experiments_to(values, target, minimize))
-                spent = scores[name][-1]
-                print(
-                    f"seed {seed} {name:8} to target {spent:>3}  best {best:.4g}"
-                    f"  failed {len(values) - len(found)}"
-                )
-    builtin, rand = statistics.median(scores["builtin"]), statistics.median(scores["random"])
-    print(f"median experiments to target: builtin {builtin:g}, random {rand:g} (budget+1 = not reached)")
-    print(f"random / builtin = {rand / builtin:.2f}x  (>1: the builtin brain needs fewer experiments)")
-    print(f"reached target: builtin {sum(s <= args.experiments for s in scores['builtin'])}/{args.seeds}, "
-          f"random {sum(s <= args.experiments for s in scores['random'])}/{args.seeds}")  # fmt: skip
+                campaigns.append(values)
+                shown = " ".join("fail" if v is None else f"{v:.3f}" for v in values)
+                print(f"seed {seed} {name:8} {shown}", flush=True)
+    pick = min if minimize else max
+    for name, campaigns in runs.items():
+        bests = [pick(v for v in values if v is not None) for values in campaigns]
+        print(
+            f"{name:8} best after {args.experiments}: mean {statistics.mean(bests):.4f},"
+            f" sd {statistics.stdev(bests):.4f}"
+        )
+    print("margin  target   median experiments to target (budget+1 = never)   reached")
+    for margin in (float(m) for m in args.margins.split(",")):
+        target = baseline * (1 - margin) if minimize else baseline * (1 + margin)
+        spent = {name: [experiments_to(v, target, minimize) for v in c] for name, c in runs.items()}
+        builtin, rand = statistics.median(spent["builtin"]), statistics.median(spent["random"])
+        reached = {name: sum(s <= args.experiments for s in values) for name, values in spent.items()}
+        print(
+            f"{margin:>5.0%}  {target:.4f}  builtin {builtin:>4g}  random {rand:>4g}"
+            f"  random/builtin {rand / builtin:.2f}x"
+            f"   builtin {reached['builtin']}/{args.seeds}, random {reached['random']}/{args.seeds}"
+        )
 
 
 if __name__ == "__main__":
