@@ -90,12 +90,15 @@ class Stack:
     def pid(self, name: str) -> int:
         return self._children[name].process.pid
 
-    def kill(self, name: str) -> None:
-        """SIGKILL one service, as a crash would; `tend()` then restarts it."""
+    def kill(self, name: str, *, restart: bool = True) -> None:
+        """SIGKILL one service, as a crash would; `tend()` then restarts it, unless `restart` is False
+        (a machine that is gone for good)."""
         child = self._children[name]
         child.process.kill()
         child.process.wait()
-        log.warning("service_sigkilled", service=name, pid=child.process.pid)
+        if not restart:
+            del self._children[name]
+        log.warning("service_sigkilled", service=name, pid=child.process.pid, restart=restart)
 
     def tend(self) -> None:
         """Restart any service that exited with an error (back-off doubling up to 30 s)."""
