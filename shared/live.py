@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -11,12 +12,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.bus import STREAM, Bus
+from shared.domain import Domain, load_domain
 from shared.errors import MalformedEvent
 from shared.events import SUBJECT_PREFIX, Event, Payload, decode
 from shared.heartbeat import Heartbeat
-from shared.projections import Lab, evolve
+from shared.projections import CampaignView, Lab, evolve
 
-__all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions"]
+__all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions", "running_campaigns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,20 @@ async def follow(
                 await asyncio.sleep(every)
     finally:
         await projection.stop()
+
+
+def running_campaigns(lab: Lab) -> list[tuple[CampaignView, Domain]]:
+    """The campaigns still running, each with its domain adapter (read once per process, not per tick)."""
+    return [
+        (view, _adapter(view.domain))
+        for view in lab.campaigns.values()
+        if view.status == "running" and view.domain
+    ]
+
+
+@functools.cache
+def _adapter(reference: str) -> Domain:
+    return load_domain(reference)
 
 
 async def publish_decisions(

@@ -13,9 +13,8 @@ import structlog
 
 from services.strategist.policy import decide
 from shared.bus import Bus
-from shared.domain import load_domain
 from shared.heartbeat import alive
-from shared.live import LiveProjection, follow, publish_decisions
+from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
 from shared.settings import Settings
 
 __all__ = ["run"]
@@ -30,12 +29,9 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 async def _decide_all(bus: Bus, projection: LiveProjection) -> None:
     workers = len(await alive(bus, "worker"))
-    for campaign_id, view in list(projection.lab.campaigns.items()):
-        if view.status != "running" or view.domain is None:
-            continue
-        space = load_domain(view.domain).manifest.search_space
-        decisions = decide(view, space, workers=workers, now=datetime.now(UTC))
+    for view, domain in running_campaigns(projection.lab):
+        decisions = decide(view, domain.manifest.search_space, workers=workers, now=datetime.now(UTC))
         if not decisions:
             continue
-        await publish_decisions(bus, projection, campaign_id, decisions)
-        log.info("decided", campaign_id=campaign_id, events=[d.key for d in decisions], workers=workers)
+        await publish_decisions(bus, projection, view.campaign_id, decisions)
+        log.info("decided", campaign_id=view.campaign_id, events=[d.key for d in decisions], workers=workers)

@@ -9,9 +9,8 @@ import structlog
 
 from services.supervisor.rules import Thresholds, inspect
 from shared.bus import Bus
-from shared.domain import load_domain
 from shared.heartbeat import HEARTBEAT_TTL_S, beat_of
-from shared.live import LiveProjection, follow, publish_decisions
+from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
 from shared.settings import Settings
 
 __all__ = ["run"]
@@ -25,12 +24,10 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 
 async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
-    for campaign_id, view in list(projection.lab.campaigns.items()):
-        if view.status != "running" or view.domain is None:
-            continue
+    for view, domain in running_campaigns(projection.lab):
         running_on = {c.worker for c in view.kanban.cards.values() if c.state == "running" and c.worker}
         live_workers = {w for w in running_on if await beat_of(bus, "worker", w) is not None}
-        budget = load_domain(view.domain).manifest.budget
+        budget = domain.manifest.budget
         patience = view.budget.limits.patience
         limits = Thresholds(
             run_seconds=budget.run_seconds,
@@ -40,5 +37,5 @@ async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
         findings = inspect(view, live_workers=live_workers, now=datetime.now(UTC), limits=limits)
         if not findings:
             continue
-        await publish_decisions(bus, projection, campaign_id, findings)
-        log.warning("intervened", campaign_id=campaign_id, findings=[f.key for f in findings])
+        await publish_decisions(bus, projection, view.campaign_id, findings)
+        log.warning("intervened", campaign_id=view.campaign_id, findings=[f.key for f in findings])
