@@ -249,9 +249,13 @@ async def test_a_broken_harness_ends_the_phase_as_failed_after_the_last_retry(
     [finished] = await _events(bus, "c1", "phase-finished")
     assert isinstance(finished.payload, PhaseFinished) and finished.payload.phase == "explore"
     assert finished.payload.outcome.startswith("failed: ") and "broken on purpose" in finished.payload.outcome
-    assert len(await _events(bus, "c1", "event-rejected")) == 1
+    [rejected] = await _events(bus, "c1", "event-rejected")
+    assert "handler failed 3 times" in rejected.payload.reason  # type: ignore[attr-defined]
     assert await _events(bus, "c1", "exploration-finished") == []
-    assert _calls(adapter).count("export") == 3, "tried once per allowed delivery"
+    # Each try starts export and baselines together and kills the other when one fails, so a try
+    # may log one command or both: three tries log at least three and at most six.
+    calls = _calls(adapter)
+    assert 3 <= len(calls) <= 6 and max(calls.count("export"), calls.count("baselines")) <= 3
 
 
 async def _wait_for_failure(bus: Bus, log: Path) -> None:
