@@ -137,7 +137,8 @@ class Ledger:
         chunk: int = 10_000,
     ) -> Iterator[str]:
         """The JSON of each stored event in log order, optionally filtered."""
-        where, params = ["position > ?"], [after_position]
+        where: list[str] = ["position > ?"]
+        params: list[object] = [after_position]
         for column, value in (("campaign_id", campaign_id), ("type", event_type), ("occurred_at", since)):
             if value is not None:
                 where.append(f"{column} {'>=' if column == 'occurred_at' else '='} ?")

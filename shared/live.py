@@ -61,7 +61,8 @@ class LiveProjection:
         """True when every event now in the stream that this projection follows has been folded."""
         assert self._subscription is not None, "start() first"
         info = await self._subscription.consumer_info()
-        return info.num_pending == 0 and self._folded >= info.delivered.consumer_seq
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        return info.num_pending == 0 and self._folded >= delivered
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until caught up, e.g. so that a decision sees the events it just published."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Literal
 
 import structlog
 
@@ -121,7 +122,7 @@ class _Worker:
             analysis = RunAnalyzed(run_id=run_id, proposal_id=pid, verdict="invalid", summary=error)
         else:
             best = (min if board.direction == "minimize" else max)(earlier) if earlier else None
-            verdict = (
+            verdict: Literal["improved", "unchanged", "worse"] = (
                 "improved"
                 if best is None or board.better(graded.value, best)
                 else ("unchanged" if abs(graded.value - best) <= 0.01 * abs(best) else "worse")
