@@ -87,9 +87,6 @@ class Stack:
         self._children[name] = _Child(service, name, process, previous.restarts if previous else 0)
         log.debug("service_spawned", service=service, name=name, pid=process.pid)
 
-    def pid(self, name: str) -> int:
-        return self._children[name].process.pid
-
     def kill(self, name: str, *, restart: bool = True) -> None:
         """SIGKILL one service, as a crash would; `tend()` then restarts it, unless `restart` is False
         (a machine that is gone for good)."""

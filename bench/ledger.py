@@ -54,7 +54,7 @@ from shared.logging import configure_logging
 from shared.nats_server import EmbeddedNats
 from shared.projections import Lab
 from shared.replay import fold, gc_paused
-from tests.conftest import consumer_caught_up, start_service, wait_for
+from tests.conftest import start_service, wait_for
 from tests.factories import PRODUCER, event
 
 WRITER_BATCH = 2000  # what services.ledger.writer fetches and appends at once
@@ -157,11 +157,11 @@ async def ingest(events: Sequence[Event], chunk: int, tmp: Path) -> tuple[float,
         bus = await Bus.connect(server.url, PRODUCER)
         writer = start_service("ledger", server.url, home, log)
         try:
-            await wait_for(lambda: consumer_caught_up(bus, "ledger"), 60, "the ledger writer to subscribe")
+            await wait_for(lambda: bus.consumer_caught_up("ledger"), 60, "the ledger writer to subscribe")
             start = time.perf_counter()
             await publish(bus, events, chunk)
             published = time.perf_counter() - start
-            await wait_for(lambda: consumer_caught_up(bus, "ledger"), 1800, "the ledger to commit everything")
+            await wait_for(lambda: bus.consumer_caught_up("ledger"), 1800, "the ledger to commit everything")
             committed = time.perf_counter() - start
         finally:
             writer.send_signal(signal.SIGTERM)

@@ -15,7 +15,6 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import nats
 import structlog
@@ -126,10 +125,6 @@ class Bus:
             for e in events
         ]
         return list(await asyncio.gather(*futures))
-
-    def event(self, payload: Any, *, campaign_id: str, caused_by: Event | None = None) -> Event:
-        """An event from this bus's producer."""
-        return Event.new(payload, campaign_id=campaign_id, producer=self.producer, caused_by=caused_by)
 
     async def reject(self, msg: Msg, reason: str) -> None:
         """Dead-letter `msg`: keep its bytes as a blob and publish an `event-rejected` record.

@@ -73,17 +73,6 @@ class EmbeddedNats:
         self.stop()
         raise NatsUnavailable(f"embedded nats-server did not start (store {self.store_dir}): {tail.strip()}")
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def kill(self) -> None:
-        """SIGKILL the server, as a crash would (for tests of recovery)."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
-
     def stop(self) -> None:
         if self._process is None:
             return

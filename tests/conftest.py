@@ -70,8 +70,3 @@ async def wait_for(predicate: Callable[[], object], timeout: float, what: str) -
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-async def consumer_caught_up(bus: Bus, durable: str) -> bool:
-    """True when `durable` has acked every message in the stream."""
-    return await bus.consumer_caught_up(durable)

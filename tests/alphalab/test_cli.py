@@ -19,7 +19,7 @@ from shared.bus import Bus
 from shared.events import Event, Lesson, PlaybookRevised, Producer, payload_types
 from shared.projections import snapshot
 from shared.replay import fold
-from tests.conftest import ROOT, consumer_caught_up, wait_for
+from tests.conftest import ROOT, wait_for
 from tests.factories import event, small_campaign
 
 _ALPHALAB = str(Path(sys.executable).parent / "alphalab")
@@ -152,6 +152,6 @@ async def _publish_and_wait(url: str, events: list[Event]) -> None:
     bus = await Bus.connect(url, Producer(service="test", instance="cli"))
     try:
         await bus.publish_many(events)
-        await wait_for(lambda: consumer_caught_up(bus, "ledger"), 30, "the ledger to store the campaign")
+        await wait_for(lambda: bus.consumer_caught_up("ledger"), 30, "the ledger to store the campaign")
     finally:
         await bus.close()

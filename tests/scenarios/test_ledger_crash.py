@@ -11,7 +11,7 @@ import duckdb
 from shared.bus import STREAM, Bus
 from shared.events import Event, RunFinished, encode
 from shared.ledger import Ledger
-from tests.conftest import consumer_caught_up, start_service, wait_for
+from tests.conftest import start_service, wait_for
 from tests.factories import event
 
 TOTAL = 10_000
@@ -55,7 +55,7 @@ async def test_sigkilled_ledger_resumes_exactly_once(bus: Bus, nats_server, home
 
     ledger = start_service("ledger", nats_server.url, home, log)
     try:
-        await wait_for(lambda: consumer_caught_up(bus, "ledger"), 60, "the ledger to catch up")
+        await wait_for(lambda: bus.consumer_caught_up("ledger"), 60, "the ledger to catch up")
     finally:
         ledger.send_signal(signal.SIGTERM)
         assert ledger.wait(timeout=20) == 0, log.read_text()[-3000:]

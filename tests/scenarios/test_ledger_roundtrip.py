@@ -9,7 +9,7 @@ from shared.bus import Bus
 from shared.ledger import Ledger
 from shared.projections import snapshot
 from shared.replay import fold
-from tests.conftest import consumer_caught_up, start_service, wait_for
+from tests.conftest import start_service, wait_for
 from tests.factories import small_campaign
 
 
@@ -19,7 +19,7 @@ async def test_published_events_are_stored_in_order_and_replayed(bus: Bus, nats_
     ledger = start_service("ledger", nats_server.url, home, home / "ledger.log")
     try:
         await bus.publish_many(events)
-        await wait_for(lambda: consumer_caught_up(bus, "ledger"), 30, "the ledger to store every event")
+        await wait_for(lambda: bus.consumer_caught_up("ledger"), 30, "the ledger to store every event")
     finally:
         ledger.send_signal(signal.SIGTERM)
         assert ledger.wait(timeout=20) == 0, (home / "ledger.log").read_text()
@@ -37,7 +37,7 @@ async def test_republished_event_is_stored_once(bus: Bus, nats_server, home: Pat
     assert not first.duplicate and again.duplicate
     ledger = start_service("ledger", nats_server.url, home, home / "ledger.log")
     try:
-        await wait_for(lambda: consumer_caught_up(bus, "ledger"), 30, "the ledger to catch up")
+        await wait_for(lambda: bus.consumer_caught_up("ledger"), 30, "the ledger to catch up")
     finally:
         ledger.send_signal(signal.SIGTERM)
         ledger.wait(timeout=20)

@@ -35,7 +35,7 @@ from shared.live import LiveProjection
 from shared.projections import snapshot
 from shared.replay import fold
 from shared.settings import Settings
-from tests.conftest import consumer_caught_up, wait_for
+from tests.conftest import wait_for
 from tests.factories import event
 
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False)
@@ -131,7 +131,7 @@ async def test_live_projection_equals_replay(items: list[Payload | bytes], bus: 
     ledger_task = asyncio.create_task(writer.run(bus, stop, Settings(home=home, nats_url="unused")))
     try:
         sent = await _publish(bus, campaign_id, items)
-        await wait_for(lambda: consumer_caught_up(bus, writer.DURABLE), 30, "the ledger to catch up")
+        await wait_for(lambda: bus.consumer_caught_up(writer.DURABLE), 30, "the ledger to catch up")
         await wait_for(live.caught_up, 30, "the live projection to catch up")
     finally:
         stop.set()
