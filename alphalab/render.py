@@ -96,11 +96,9 @@ def versus_baselines_table(view: CampaignView) -> Table:
     for column in ("baseline", board.metric or "metric", "best", "improvement"):
         table.add_column(column, justify="left" if column == "baseline" else "right")
     for row in (r for r in board.ranked() if r.baseline):
-        gain = "-"
-        if best is not None and row.mean:
-            change = (row.mean - best.mean) if board.direction == "minimize" else (best.mean - row.mean)
-            gain = f"{100 * change / abs(row.mean):+.1f}%"
-        table.add_row(row.label, _number(row.mean), _number(best.mean if best else None), gain)
+        gain = board.improvement(best, over=row) if best is not None else None
+        shown = "-" if gain is None else f"{gain:+.1f}%"
+        table.add_row(row.label, _number(row.mean), _number(best.mean if best else None), shown)
     return table
 
 

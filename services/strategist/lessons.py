@@ -53,7 +53,7 @@ def _versus_baselines(view: CampaignView) -> list[Lesson]:
                 text=f"No configuration beats the best baseline ({baseline.label}, {baseline.mean:.4g}) yet."
             )
         ]
-    gain = abs(baseline.mean - best.mean) / abs(baseline.mean) * 100 if baseline.mean else 0.0
+    gain = board.improvement(best, over=baseline) or 0.0
     return [
         Lesson(
             text=f"{len(winners)} configuration(s) beat the best baseline ({baseline.label}, "

@@ -94,6 +94,13 @@ class Leaderboard:
     def best(self, *, baselines: bool = False) -> Row | None:
         return next((r for r in self.ranked() if r.baseline == baselines), None)
 
+    def improvement(self, row: Row, over: Row) -> float | None:
+        """How much better `row` is than `over`, in percent of `over` (negative if worse)."""
+        if not over.mean:
+            return None
+        change = over.mean - row.mean if self.direction == "minimize" else row.mean - over.mean
+        return 100 * change / abs(over.mean)
+
     def runs_since_best(self) -> int:
         """Graded runs since the last one that set a new best (by single value, in arrival order)."""
         best, since = None, 0
