@@ -24,6 +24,7 @@ __all__ = [
     "ExplorationFinished",
     "HarnessAccepted",
     "HarnessBuilt",
+    "HarnessRejected",
     "HarnessReviewed",
     "HarnessTested",
     "InterventionIssued",
@@ -113,19 +114,37 @@ class HarnessBuilt(Payload):
 
 
 class HarnessReviewed(Payload):
+    """Phase 2, step 1: the harness read before it is run (files present, kept apart from the candidate)."""
+
     harness_digest: Digest
     verdict: Literal["pass", "fail"]
     findings: tuple[str, ...] = ()
 
 
 class HarnessTested(Payload):
+    """Phase 2, step 2: the known hacks and the baselines graded by the harness under the sandbox.
+
+    `outcomes` says, per hack, what stopped it (or that nothing did); `failed` names the hacks that got
+    through and the baselines the harness could not grade.
+    """
+
     harness_digest: Digest
     passed: int = Field(ge=0)
     failed: tuple[str, ...] = ()
+    outcomes: dict[str, str] = {}
 
 
 class HarnessAccepted(Payload):
+    """The harness is frozen by digest: every run of the campaign is graded by exactly these files."""
+
     harness_digest: Digest
+
+
+class HarnessRejected(Payload):
+    """The campaign must not start: the harness let a known hack through, or could not grade."""
+
+    harness_digest: Digest
+    reasons: tuple[str, ...] = Field(min_length=1)
 
 
 class BaselineEvaluated(Payload):
