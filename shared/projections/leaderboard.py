@@ -2,6 +2,13 @@
 
 Ranking follows the campaign's metric direction, so a minimize metric sorts ascending (the reference
 system sorted descending regardless). Mean and spread use Welford's update, so a row costs O(1) per run.
+
+A lucky seed must not become the campaign's best, so the best is *declared*, not read off the top row:
+the champion is a configuration with at least REPLICATES graded runs. The first configuration to reach
+REPLICATES runs becomes champion; after that, a challenger with at least REPLICATES runs takes over only
+when its mean beats the champion's by more than the larger of the two rows' sample spreads. The check is
+made whenever a run of a challenger arrives (O(1)), so promotions follow from the events in order and
+a replay promotes exactly what the live fold did.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from shared.events import (
     RunFinished,
 )
 
-__all__ = ["READS", "Graded", "Leaderboard", "Row", "config_key", "evolve"]
+__all__ = ["READS", "REPLICATES", "Graded", "Leaderboard", "Promotion", "Row", "config_key", "evolve"]
 
 READS = (CampaignStarted, ProposalCreated, RunFinished, BaselineEvaluated)
+REPLICATES = 3  # graded runs a configuration needs before it can be declared the best
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -70,6 +78,17 @@ class Graded:
     value: float
 
 
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A configuration declared the best by the run that confirmed it, with its row as it then stood."""
+
+    run_id: str
+    key: str
+    mean: float
+    spread: float
+    n: int
+
+
 @dataclass(slots=True)
 class Leaderboard:
     metric: str | None = None
@@ -78,6 +97,8 @@ class Leaderboard:
     proposals: dict[str, str] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: list[Graded] = field(default_factory=list)
+    promotions: list[Promotion] = field(default_factory=list)
+    since_promotion: int = 0  # graded runs since the last promotion (all of them before the first)
 
     def config_of(self, proposal_id: str) -> dict[str, Any] | None:
         key = self.proposals.get(proposal_id)
@@ -101,15 +122,46 @@ class Leaderboard:
         change = over.mean - row.mean if self.direction == "minimize" else row.mean - over.mean
         return 100 * change / abs(over.mean)
 
+    def champion(self) -> Row | None:
+        """The configuration declared the best (replicated, and beyond the spread of the one before)."""
+        return self.rows[self.promotions[-1].key] if self.promotions else None
+
+    def declared(self) -> Row | None:
+        """The champion, or the top configuration row (unconfirmed) while there is none."""
+        return self.champion() or self.best()
+
+    def contenders(self) -> list[Row]:
+        """Configurations that need more runs before they could be declared the best, best mean first.
+
+        Those with fewer than REPLICATES runs whose mean beats the champion's, or, with no champion
+        yet, the top configuration row.
+        """
+        champion = self.champion()
+        if champion is None:
+            top = self.best()
+            return [top] if top is not None and top.n < REPLICATES else []
+        return [
+            row
+            for row in self.ranked()
+            if not row.baseline and row.n < REPLICATES and self.better(row.mean, champion.mean)
+        ]
+
     def runs_since_best(self) -> int:
-        """Graded runs since the last one that set a new best (by single value, in arrival order)."""
-        best, since = None, 0
-        for graded in self.history:
-            if best is None or self.better(graded.value, best):
-                best, since = graded.value, 0
-            else:
-                since += 1
-        return since
+        """Graded runs since the last promotion (every graded run while there is no champion)."""
+        return self.since_promotion
+
+    def _promote(self, row: Row, run_id: str) -> None:
+        """Make `row` the champion if it has the replicates and beats the champion beyond the noise."""
+        champion = self.champion()
+        if row.n < REPLICATES or row is champion:
+            return
+        if champion is not None:
+            margin = max(row.spread, champion.spread)
+            gain = champion.mean - row.mean if self.direction == "minimize" else row.mean - champion.mean
+            if gain <= margin:
+                return
+        self.promotions.append(Promotion(run_id, row.key, row.mean, row.spread, row.n))
+        self.since_promotion = 0
 
 
 def evolve(board: Leaderboard, event: Event) -> Leaderboard:
@@ -128,6 +180,8 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
                 row = board.rows[key] = Row(key, _label(config) if config else key, False, config)
             row.add(value, run_id, row.best is not None and board.better(value, row.best))
             board.history.append(Graded(run_id, proposal_id, value))
+            board.since_promotion += 1
+            board._promote(row, run_id)
         case BaselineEvaluated(name=name, value=value):
             key = f"baseline:{name}"
             row = board.rows.setdefault(key, Row(key, name, True))
