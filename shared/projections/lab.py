@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from shared.events import (
     CampaignFinished,
     CampaignStarted,
     Event,
     ExplorationFinished,
+    HarnessAccepted,
+    HarnessRejected,
+    HarnessReviewed,
+    HarnessTested,
     InterventionIssued,
     Payload,
     StallDetected,
@@ -33,6 +37,11 @@ class CampaignView:
     data: str | None = None
     status: str = "unknown"
     explored: bool = False
+    harness: Literal["pending", "accepted", "rejected"] = "pending"  # rejected is final
+    harness_digest: str | None = None
+    harness_review: HarnessReviewed | None = None
+    harness_tested: HarnessTested | None = None
+    harness_reasons: tuple[str, ...] = ()
     position: int = 0
     last_event_id: str | None = None
     leaderboard: leaderboard.Leaderboard = field(default_factory=leaderboard.Leaderboard)
@@ -73,6 +82,14 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
             view.status = "finished"
         case ExplorationFinished():
             view.explored = True
+        case HarnessReviewed(harness_digest=digest) as review:
+            view.harness_digest, view.harness_review = digest, review
+        case HarnessTested(harness_digest=digest) as tested:
+            view.harness_digest, view.harness_tested = digest, tested
+        case HarnessAccepted(harness_digest=digest) if view.harness != "rejected":
+            view.harness_digest, view.harness = digest, "accepted"
+        case HarnessRejected(harness_digest=digest, reasons=reasons):
+            view.harness_digest, view.harness, view.harness_reasons = digest, "rejected", reasons
         case StallDetected() as stall:
             view.stalls.append((event.event_id, stall))
         case InterventionIssued() as intervention:
@@ -82,7 +99,17 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
 _Fold = Callable[[CampaignView, Event], object]
 _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
     (
-        (CampaignStarted, CampaignFinished, ExplorationFinished, StallDetected, InterventionIssued),
+        (
+            CampaignStarted,
+            CampaignFinished,
+            ExplorationFinished,
+            HarnessReviewed,
+            HarnessTested,
+            HarnessAccepted,
+            HarnessRejected,
+            StallDetected,
+            InterventionIssued,
+        ),
         _fold_campaign,
     ),
     (leaderboard.READS, lambda view, event: leaderboard.evolve(view.leaderboard, event)),
@@ -99,6 +126,8 @@ for _types, _fold in _VIEW_FOLDS:
 def snapshot(view: CampaignView) -> dict[str, Any]:
     """A campaign's projections as one JSON-ready document (what `alphalab replay --json` prints)."""
     board, book, cards, spent = view.leaderboard, view.playbook, view.kanban, view.budget
+    champion = board.champion()
+    review, tested = view.harness_review, view.harness_tested
     return {
         "campaign_id": view.campaign_id,
         "domain": view.domain,
@@ -107,6 +136,13 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "explored": view.explored,
         "position": view.position,
         "last_event_id": view.last_event_id,
+        "harness": {
+            "status": view.harness,
+            "digest": view.harness_digest,
+            "review": review.model_dump(mode="json", exclude={"harness_digest"}) if review else None,
+            "tested": tested.model_dump(mode="json", exclude={"harness_digest"}) if tested else None,
+            "reasons": list(view.harness_reasons),
+        },
         "leaderboard": {
             "metric": board.metric,
             "direction": board.direction,
@@ -126,6 +162,22 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                 }
                 for rank, row in enumerate(board.ranked(), start=1)
             ],
+            "replicates": leaderboard.REPLICATES,
+            "champion": None
+            if champion is None
+            else {
+                "key": champion.key,
+                "label": champion.label,
+                "mean": champion.mean,
+                "spread": champion.spread,
+                "n": champion.n,
+                "best_run_id": champion.best_run_id,
+            },
+            "promotions": [
+                {"run_id": p.run_id, "key": p.key, "mean": p.mean, "spread": p.spread, "n": p.n}
+                for p in board.promotions
+            ],
+            "runs_since_best": board.runs_since_best(),
         },
         "playbook": {
             "revision": book.revision,

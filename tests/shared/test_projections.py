@@ -12,6 +12,10 @@ from shared.events import (
     CampaignStarted,
     Direction,
     Event,
+    HarnessAccepted,
+    HarnessRejected,
+    HarnessReviewed,
+    HarnessTested,
     Lesson,
     LlmCallFinished,
     PlaybookRevised,
@@ -210,6 +214,37 @@ def test_playbook_keeps_history_and_passes_over_stale_revision() -> None:
     assert [lesson.text for lesson in book.lessons] == ["a", "b"]
     history = [(rev.revision, rev.event_id) for rev in book.history]
     assert history == [(1, first.event_id), (2, second.event_id)]
+
+
+# --- harness (phase 2) ---------------------------------------------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_harness_is_pending_until_accepted_and_keeps_what_was_tested() -> None:
+    """Reviewed and tested leave the harness pending; accepted settles it; the snapshot shows outcomes."""
+    tested = HarnessTested(harness_digest=DIGEST, passed=2, outcomes={"write-results": "blocked: read-only"})
+    steps = [
+        _start(),
+        event(HarnessReviewed(harness_digest=DIGEST, verdict="pass"), second=1),
+        event(tested, second=2),
+    ]
+    assert _view(steps).harness == "pending"
+    view = _view([*steps, event(HarnessAccepted(harness_digest=DIGEST), second=3)])
+    doc = snapshot(view)["harness"]
+    assert (doc["status"], doc["digest"]) == ("accepted", DIGEST)
+    assert doc["tested"]["outcomes"] == {"write-results": "blocked: read-only"}
+    assert doc["review"]["verdict"] == "pass" and doc["reasons"] == []
+
+
+def test_a_rejected_harness_stays_rejected_with_its_reasons() -> None:
+    """harness-rejected is final: a later harness-accepted does not undo it."""
+    rejected = HarnessRejected(harness_digest=DIGEST, reasons=("hack read-labels got through",))
+    view = _view(
+        [_start(), event(rejected, second=1), event(HarnessAccepted(harness_digest=DIGEST), second=2)]
+    )
+    assert view.harness == "rejected"
+    assert snapshot(view)["harness"]["reasons"] == ["hack read-labels got through"]
 
 
 # --- the lab fold --------------------------------------------------------------------------
