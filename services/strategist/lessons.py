@@ -43,7 +43,7 @@ def derive_lessons(view: CampaignView, space: Sequence[SpaceParam]) -> tuple[Les
 
 def _versus_baselines(view: CampaignView) -> list[Lesson]:
     board = view.leaderboard
-    baseline, best = board.best(baselines=True), board.best()
+    baseline, best = board.best(baselines=True), board.declared()
     if baseline is None or best is None:
         return []
     winners = [r for r in board.ranked() if not r.baseline and board.better(r.mean, baseline.mean)]
@@ -54,11 +54,16 @@ def _versus_baselines(view: CampaignView) -> list[Lesson]:
             )
         ]
     gain = board.improvement(best, over=baseline) or 0.0
+    status = (
+        f"the confirmed best ({best.label})"
+        if best is board.champion()
+        else f"the best so far, not yet confirmed by replicates ({best.label}),"
+    )
     return [
         Lesson(
             text=f"{len(winners)} configuration(s) beat the best baseline ({baseline.label}, "
-            f"{baseline.mean:.4g}); the best ({best.label}) by {gain:.1f}% "
-            f"({best.mean:.4g} over {best.n} run(s)).",
+            f"{baseline.mean:.4g}); {status} by {gain:.1f}% "
+            f"({best.mean:.4g} ± {best.spread:.2g} over {best.n} run(s)).",
             run_ids=tuple(run for r in winners[:3] for run in r.run_ids[:2]),
         )
     ]
@@ -80,8 +85,9 @@ def _by_family(view: CampaignView, tried: list[tuple[str, Outcome]], runs_of: di
     top = values[ranked[0]]
     return [
         Lesson(
-            text=f"{ranked[0]} is the strongest model family so far (best {best[ranked[0]][0]:.4g}, "
-            f"mean {mean(v for v, _ in top):.4g} over {len(top)} run(s)); others: {others}.",
+            text=f"{ranked[0]} is the strongest model family so far by its best single run, unconfirmed "
+            f"({best[ranked[0]][0]:.4g}, mean {mean(v for v, _ in top):.4g} over {len(top)} run(s)); "
+            f"others: {others}.",
             run_ids=tuple(best[f][1] for f in ranked),
         )
     ]

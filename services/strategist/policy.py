@@ -21,11 +21,11 @@ from shared.events import (
 )
 from shared.live import Decision
 from shared.projections import CampaignView
+from shared.projections.leaderboard import REPLICATES
 
 __all__ = ["decide"]
 
 OPEN = frozenset({"proposed", "running", "finished", "failed"})  # not yet analyzed or cancelled
-REPLICATES = 3  # runs a top configuration gets in the refine stage, to tell signal from seed noise
 
 
 def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now: datetime) -> list[Decision]:
@@ -35,7 +35,9 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
     reason = _stop_reason(view, now)  # before waiting on exploration: a failed one must not hang the campaign
     if reason is not None:
         return _finish(view, space, reason)
-    if not view.explored:
+    if view.harness == "rejected":
+        return _finish(view, space, "harness rejected: " + "; ".join(view.harness_reasons))
+    if not view.explored or view.harness != "accepted":
         return []
     return [*_interventions(view), *_playbook(view, space, final=False), *_proposals(view, space, workers)]
 
@@ -72,7 +74,7 @@ def _finish(view: CampaignView, space: Sequence[SpaceParam], reason: str) -> lis
     cancels = [
         Decision(f"{pid}-cancelled", ProposalCancelled(proposal_id=pid, reason=reason)) for pid in _open(view)
     ]
-    best = view.leaderboard.best()
+    best = view.leaderboard.declared()
     return [
         *cancels,
         *_playbook(view, space, final=True),
@@ -127,29 +129,26 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
     count = min(max(workers, 1) + 1 - len(_open(view)), room)
     if count <= 0:
         return []
-    spent = _spent(view)
-    progress = spent / limit if limit else 0.0
     first = len(view.kanban.cards) + 1
-    configs = _refine(view, count) if progress >= 0.7 else []
-    rationale = "refine: replicate a top configuration with a new seed" if configs else ""
-    if len(configs) < count:
+    confirm = "confirm: replicate a contender for the best with a new seed"
+    planned = [(config, confirm) for config in _confirmations(view, count)]
+    if len(planned) < count:
         tried = [o for _, o in outcomes(view)]
         startup = max(4, int(0.3 * (limit or 20)))
-        configs += propose(
+        configs = propose(
             space,
             tried,
             direction=view.leaderboard.direction,
-            count=count - len(configs),
+            count=count - len(planned),
             seed=first,
             startup=startup,
         )
-        rationale = rationale or (
-            "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
-        )
+        why = "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
+        planned += [(config, why) for config in configs]
     decisions = (
         [] if view.kanban.cards else [Decision("phase-experiment-started", PhaseStarted(phase="experiment"))]
     )
-    for offset, config in enumerate(configs):
+    for offset, (config, rationale) in enumerate(planned):
         pid = f"p{first + offset:03d}"
         decisions.append(
             Decision(
@@ -160,18 +159,28 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
     return decisions
 
 
-def _refine(view: CampaignView, count: int) -> list[dict]:  # type: ignore[type-arg]
-    """Replicates of the best configurations that have fewer than REPLICATES runs (open ones count)."""
+def _confirmations(view: CampaignView, count: int) -> list[dict]:  # type: ignore[type-arg]
+    """Replicates of the configurations that look better than the champion, up to REPLICATES runs each.
+
+    A best is declared only after replication (see the leaderboard), so these go before new
+    exploration. Open proposals of a configuration count as runs it will get; a configuration with a
+    failed run is not replicated further (it could not become the best by retrying until it passes).
+    """
     board = view.leaderboard
     pending: dict[str, int] = {}
-    for pid in _open(view):
+    failed: set[str] = set()
+    for pid, card in view.kanban.cards.items():
         key = board.proposals.get(pid)
-        if key is not None:
+        if key is None:
+            continue
+        if card.state in OPEN:
             pending[key] = pending.get(key, 0) + 1
+        if any(t.state == "failed" for t in card.history):
+            failed.add(key)
     configs = []
-    for row in [r for r in board.ranked() if not r.baseline][:3]:
-        wanted = REPLICATES - row.n - pending.get(row.key, 0)
-        configs += [row.config] * max(0, wanted) if row.config else []
+    for row in board.contenders():
+        if row.config is not None and row.key not in failed:
+            configs += [row.config] * max(0, REPLICATES - row.n - pending.get(row.key, 0))
     return configs[:count]
 
 

@@ -13,12 +13,16 @@ from shared.events import (
     CampaignFinished,
     CampaignStarted,
     ExplorationFinished,
+    HarnessAccepted,
+    HarnessRejected,
+    HarnessTested,
     InterventionIssued,
     Payload,
     PlaybookRevised,
     ProposalCancelled,
     ProposalCreated,
     RunAnalyzed,
+    RunFailed,
     RunFinished,
     RunStarted,
 )
@@ -38,9 +42,13 @@ class Param:
 
 
 SPACE = [Param("model", "categorical", choices=["a", "b"]), Param("x", "float", 0.0, 1.0)]
+DIGEST = "sha256:" + "0" * 64
 
 
-def _view(*payloads: Payload, budget: BudgetLimits | None = None) -> CampaignView:
+def _view(
+    *payloads: Payload, budget: BudgetLimits | None = None, ready: tuple[Payload, ...] | None = None
+) -> CampaignView:
+    """A campaign after `ready` (by default: explored, with its harness accepted), then `payloads`."""
     start = CampaignStarted(
         domain="toy",
         objective="o",
@@ -48,10 +56,10 @@ def _view(*payloads: Payload, budget: BudgetLimits | None = None) -> CampaignVie
         direction="minimize",
         budget=budget or BudgetLimits(max_experiments=10),
     )
+    if ready is None:
+        ready = (ExplorationFinished(), HarnessAccepted(harness_digest=DIGEST))
     lab = Lab()
-    for second, payload in enumerate(
-        [start, BaselineEvaluated(name="naive", value=10.0), ExplorationFinished(), *payloads]
-    ):
+    for second, payload in enumerate([start, BaselineEvaluated(name="naive", value=10.0), *ready, *payloads]):
         lab = evolve(lab, event(payload, "c1", second))
     return lab.campaigns["c1"]
 
@@ -144,15 +152,99 @@ def test_playbook_is_revised_after_a_batch_of_results_citing_runs() -> None:
     assert all(lesson.run_ids for lesson in revised[0].lessons)
 
 
-def test_late_stage_replicates_the_best_configuration() -> None:
-    """At 70% of the budget, the next proposals replicate top configurations with new seeds."""
-    payloads = [
-        p for i, v in enumerate([3.0, 2.0, 5.0, 6.0, 7.0, 8.0, 9.0]) for p in _completed(f"p00{i + 1}", v)
-    ]
-    decisions = decide(_view(*payloads, budget=BudgetLimits(max_experiments=10)), SPACE, workers=1, now=EPOCH)
-    proposed = [d.payload for d in decisions if isinstance(d.payload, ProposalCreated)]
-    assert proposed and proposed[0].config == {"model": "a", "x": 0.02}
-    assert proposed[0].rationale.startswith("refine")
+def _confirmed(value: float, config: dict[str, Any], first: int = 1) -> list[Payload]:
+    """REPLICATES runs of one configuration, all graded `value` (so it becomes the champion)."""
+    return [p for i in range(first, first + 3) for p in _completed(f"p{i:03d}", value, config)]
+
+
+def _proposed(view: CampaignView, workers: int = 1) -> list[ProposalCreated]:
+    decisions = decide(view, SPACE, workers=workers, now=EPOCH)
+    return [d.payload for d in decisions if isinstance(d.payload, ProposalCreated)]
+
+
+def test_the_first_graded_run_is_replicated_before_exploring_further() -> None:
+    """With no champion yet, the best single run is replicated with new seeds before anything new."""
+    proposed = _proposed(_view(*_completed("p001", 3.0)))
+    assert [p.config for p in proposed] == [{"model": "a", "x": 0.03}] * 2
+    assert len({p.seed for p in proposed}) == 2
+    assert all(p.rationale.startswith("confirm") for p in proposed)
+
+
+def test_a_run_that_beats_the_champion_is_replicated() -> None:
+    """A single run better than the champion gets replicates until it has REPLICATES runs in all."""
+    champion = {"model": "a", "x": 0.5}
+    view = _view(*_confirmed(5.0, champion), *_completed("p004", 4.0, {"model": "b", "x": 0.4}))
+    assert view.leaderboard.champion() is not None
+    proposed = _proposed(view)
+    assert [p.config for p in proposed] == [{"model": "b", "x": 0.4}] * 2
+    assert [p.proposal_id for p in proposed] == ["p005", "p006"]
+
+
+def test_a_run_worse_than_the_champion_is_not_replicated() -> None:
+    """A single run worse than the champion leaves the next proposals to exploration."""
+    view = _view(
+        *_confirmed(5.0, {"model": "a", "x": 0.5}), *_completed("p004", 6.0, {"model": "b", "x": 0.6})
+    )
+    proposed = _proposed(view)
+    assert proposed and not any(p.rationale.startswith("confirm") for p in proposed)
+
+
+def test_open_replicates_count_as_runs_to_come() -> None:
+    """A contender with one run and one open replicate gets one more, then exploration fills the batch."""
+    contender = {"model": "b", "x": 0.4}
+    view = _view(
+        *_confirmed(5.0, {"model": "a", "x": 0.5}),
+        *_completed("p004", 4.0, contender),
+        ProposalCreated(proposal_id="p005", config=contender),
+    )
+    proposed = _proposed(view, workers=2)
+    assert [p.config == contender for p in proposed] == [True, False]
+
+
+def test_a_configuration_with_a_failed_replicate_is_not_retried() -> None:
+    """A contender whose replicate failed is not replicated again."""
+    contender = {"model": "b", "x": 0.4}
+    view = _view(
+        *_confirmed(5.0, {"model": "a", "x": 0.5}),
+        *_completed("p004", 4.0, contender),
+        ProposalCreated(proposal_id="p005", config=contender),
+        RunFailed(run_id="p005-1", proposal_id="p005", error="oom"),
+        RunAnalyzed(run_id="p005-1", proposal_id="p005", verdict="invalid"),
+    )
+    assert all(p.config != contender for p in _proposed(view))
+
+
+def test_campaign_finished_names_the_champion_not_a_lucky_run() -> None:
+    """At the end, the best run is the champion's, even if an unreplicated run scored better."""
+    view = _view(
+        *_confirmed(5.0, {"model": "a", "x": 0.5}),
+        *_completed("p004", 1.0, {"model": "b", "x": 0.1}),
+        budget=BudgetLimits(max_experiments=4),
+    )
+    decisions = decide(view, SPACE, workers=1, now=EPOCH)
+    finished = [d.payload for d in decisions if isinstance(d.payload, CampaignFinished)]
+    assert finished[0].best_run_id in {"p001-1", "p002-1", "p003-1"}
+    lessons = [d.payload for d in decisions if isinstance(d.payload, PlaybookRevised)][0].lessons
+    assert any("the confirmed best (model=a, x=0.5)" in lesson.text for lesson in lessons)
+
+
+def test_nothing_is_proposed_until_the_harness_is_accepted() -> None:
+    """An explored campaign whose harness is still being tested proposes nothing."""
+    tested = HarnessTested(harness_digest=DIGEST, passed=12)
+    assert decide(_view(ready=(ExplorationFinished(), tested)), SPACE, workers=2, now=EPOCH) == []
+    accepted_only = (HarnessAccepted(harness_digest=DIGEST),)
+    assert decide(_view(ready=accepted_only), SPACE, workers=2, now=EPOCH) == []
+
+
+def test_a_rejected_harness_finishes_the_campaign_naming_the_reasons() -> None:
+    """harness-rejected ends the campaign, explored or not, with the reasons in its reason."""
+    rejected = HarnessRejected(harness_digest=DIGEST, reasons=("hack write-results got through", "no grade"))
+    for ready in [(rejected,), (ExplorationFinished(), rejected)]:
+        decisions = decide(_view(ready=ready), SPACE, workers=2, now=EPOCH)
+        assert not any(isinstance(d.payload, ProposalCreated) for d in decisions)
+        finished = decisions[-1].payload
+        assert isinstance(finished, CampaignFinished)
+        assert finished.reason == "harness rejected: hack write-results got through; no grade"
 
 
 def test_time_budget_ends_a_campaign_whose_exploration_never_finished() -> None:
