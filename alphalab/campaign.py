@@ -161,9 +161,13 @@ async def _watch(
 def _status(view: CampaignView) -> str:
     if not view.explored:
         return "exploring the data"
-    best = view.leaderboard.best()
-    base = view.leaderboard.best(baselines=True)
-    score = f"best {best.mean:.4g}" if best else "no result yet"
+    board = view.leaderboard
+    best, base = board.declared(), board.best(baselines=True)
+    if best is None:
+        return "experiments - no result yet"
+    spread = f" ± {best.spread:.2g}" if best.n > 1 else ""
+    confirmed = "confirmed" if best is board.champion() else "unconfirmed"
+    score = f"best {best.mean:.4g}{spread} (n={best.n}, {confirmed})"
     return f"experiments - {score}" + (f" (baseline {base.mean:.4g})" if base else "")
 
 

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.projections import CampaignView
+from shared.projections.leaderboard import Row
 
 __all__ = [
     "budget_table",
@@ -22,23 +23,41 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
+def _with_spread(row: Row | None) -> str:
+    """A row's mean as `mean ± spread (n=...)` (no spread with a single run)."""
+    if row is None:
+        return "-"
+    spread = f" ± {row.spread:.2g}" if row.n > 1 else ""
+    return f"{_number(row.mean)}{spread} (n={row.n})"
+
+
 def leaderboard_table(view: CampaignView, top: int | None = None) -> Table:
-    """Every row, or the `top` configurations and every baseline (in rank order either way)."""
+    """Every row, or the `top` configurations and every baseline (in rank order either way).
+
+    The champion (the best declared after replicates, see the leaderboard projection) is starred and
+    always shown.
+    """
     board = view.leaderboard
+    champion = board.champion()
     arrow = "lower is better" if board.direction == "minimize" else "higher is better"
     ranked = list(enumerate(board.ranked(), start=1))
     if top is not None:
         configurations = [row for row in board.ranked() if not row.baseline]
         best = {row.key for row in configurations[:top]}
-        ranked = [(rank, row) for rank, row in ranked if row.baseline or row.key in best]
+        ranked = [(rank, row) for rank, row in ranked if row.baseline or row.key in best or row is champion]
     shown = "" if top is None or len(ranked) == len(board.rows) else f", top {top} of {len(board.rows)} rows"
-    table = Table(title=f"Leaderboard - {board.metric or '?'} ({arrow}{shown})", title_justify="left")
+    starred = "" if champion is None else "; * the declared best"
+    table = Table(
+        title=f"Leaderboard - {board.metric or '?'} ({arrow}{shown}{starred})", title_justify="left"
+    )
     for column in ("#", "candidate", "mean", "± spread", "n", "best", "best run"):
         table.add_column(
             column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left"
         )
     for rank, row in ranked:
         label = Text(f"[baseline] {row.label}", style="dim") if row.baseline else Text(row.label)
+        if row is champion:
+            label = Text(f"* {row.label}", style="bold")
         table.add_row(
             str(rank),
             label,
@@ -89,16 +108,17 @@ def budget_table(view: CampaignView) -> Table:
 
 
 def versus_baselines_table(view: CampaignView) -> Table:
-    """The best configuration against every baseline, with the improvement in percent."""
+    """The declared best (the champion, else the top row) against every baseline, in percent."""
     board = view.leaderboard
-    best = board.best()
+    best, champion = board.declared(), board.champion()
     table = Table(title="Best result against every baseline", title_justify="left")
-    for column in ("baseline", board.metric or "metric", "best", "improvement"):
+    heading = "best (confirmed)" if best is not None and best is champion else "best (unconfirmed)"
+    for column in ("baseline", board.metric or "metric", heading, "improvement"):
         table.add_column(column, justify="left" if column == "baseline" else "right")
     for row in (r for r in board.ranked() if r.baseline):
         gain = board.improvement(best, over=row) if best is not None else None
         shown = "-" if gain is None else f"{gain:+.1f}%"
-        table.add_row(row.label, _number(row.mean), _number(best.mean if best else None), shown)
+        table.add_row(row.label, _number(row.mean), _with_spread(best), shown)
     return table
 
 
