@@ -15,6 +15,8 @@ a manifest that would fail an hour in.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.resources
 import sys
 import tomllib
@@ -42,6 +44,7 @@ __all__ = [
 
 MANIFEST_FILE = "domain.toml"
 KNOWLEDGE_FILE = "knowledge.md"
+PACKAGE_PREFIX = "package:"
 ROLES = ("explorer", "strategist", "worker", "supervisor")
 
 Choice = str | int | float | bool
@@ -145,8 +148,23 @@ class Manifest(_Strict):
     required_files: tuple[str, ...] = Field(
         default=(), description="files beside the candidate entry point that a run's workspace needs"
     )
+    held_out: tuple[str, ...] = Field(
+        default=(),
+        description="data no candidate may see: `package:DIST/PATH` inside an installed distribution, "
+        "else a path relative to the adapter folder",
+    )
     budget: Budget = Budget()
     search_space: tuple[Param, ...] = ()
+
+    @field_validator("held_out")
+    @classmethod
+    def _located(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if path.startswith(PACKAGE_PREFIX) and "/" not in path.removeprefix(PACKAGE_PREFIX):
+                raise ValueError(f"{path!r}: write {PACKAGE_PREFIX}DIST/PATH, a path inside the distribution")
+            if not path.startswith(PACKAGE_PREFIX):
+                _inside(path)
+        return paths
 
     @field_validator("required_files")
     @classmethod
@@ -195,9 +213,38 @@ class Domain:
         """The candidate, run with the run's workspace as the working directory."""
         return [sys.executable, self.manifest.entry.candidate, command, *args]
 
+    def harness_digest(self) -> str:
+        """sha256 over the adapter's files except the candidate's: what a campaign's grading runs on."""
+        digest = hashlib.sha256()
+        candidate = set(self.candidate_files())
+        for path in sorted(self.root.rglob("*")):
+            relative = str(path.relative_to(self.root))
+            if path.is_file() and relative not in candidate and "__pycache__" not in path.parts:
+                digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
+                digest.update(path.read_bytes())
+        return f"sha256:{digest.hexdigest()}"
+
+    def held_out(self, data: str | None = None) -> tuple[Path, ...]:
+        """What candidates must never see: the manifest's `held_out` that exists here, and the run's data."""
+        paths = [_locate(self.root, entry) for entry in self.manifest.held_out]
+        if data:
+            paths.append(Path(data).expanduser().resolve())
+        return tuple(path for path in paths if path is not None)
+
     def candidate_files(self) -> tuple[str, ...]:
         """The files (relative to `root`) that a worker copies into a fresh workspace."""
         return (self.manifest.entry.candidate, *self.manifest.required_files)
+
+
+def _locate(root: Path, entry: str) -> Path | None:
+    """A `held_out` entry as a path, or None where its distribution is not installed."""
+    if not entry.startswith(PACKAGE_PREFIX):
+        return (root / entry).resolve()
+    dist, _, inside = entry.removeprefix(PACKAGE_PREFIX).partition("/")
+    try:
+        return Path(str(importlib.metadata.distribution(dist).locate_file(inside))).resolve()
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def builtin_domains() -> dict[str, Path]:

@@ -29,6 +29,9 @@ class Settings(BaseModel):
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sandbox: Literal["auto", "bubblewrap", "namespaces", "none"] = Field(
+        default="auto", description="how candidates are isolated (read by shared.sandbox); auto: strongest"
+    )
 
     @property
     def ledger_path(self) -> Path:

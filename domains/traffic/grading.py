@@ -2,25 +2,21 @@
 
 Each request carries only readings at or before its origin, and the next request is sent only after
 the answer to this one has been read, so the candidate never holds a value it is asked to forecast,
-and test targets never enter its workspace. The candidate runs sandboxed (own process group, clean
-environment, CPU, memory and file limits); a watchdog kills it at the wall-clock limit, which also
-unblocks a harness stuck writing to a candidate that stopped reading. The first bad answer ends the
-dialogue and makes the result invalid, with the reason named first: `crashed`, `stopped early`,
-`timed out`, `malformed`, `wrong shape` or `not finite`.
-
-Not yet closed: the sandbox does not isolate the filesystem, so a candidate could open the packaged
-data file in site-packages itself; the namespaces issue (bubblewrap) takes that away.
+and test targets never enter its workspace. The candidate runs in the sandbox with its workspace
+read-only (nothing it learns while being graded survives the run) and the data files masked; the
+sandbox's watch kills it at the wall-clock limit, which also unblocks a harness stuck writing to a
+candidate that stopped reading. The first bad answer ends the dialogue and makes the result invalid,
+with the reason named first: `crashed`, `stopped early`, `timed out`, `malformed`, `wrong shape` or
+`not finite`; forecasts that never change from one origin to the next are invalid as `constant`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +27,7 @@ from data import Series
 from evaluation import HORIZONS, Splits, history_steps, metrics, targets, test_origins
 
 from shared.errors import ConfigError
-from shared.sandbox import Limits, kill_tree, popen, tail
+from shared.sandbox import Access, Limits, Running, describe, started, tail
 
 __all__ = ["grade"]
 
@@ -39,21 +35,35 @@ CANDIDATE_FILE = "candidate.py"
 _MAX_ANSWER_BYTES = 1 << 20
 _EXIT_GRACE_SECONDS = 2.0
 _PREDICT_FILE_MB = 64
+_PREDICT_PROCESSES = 128  # threads count: torch starts a few dozen
 _STDERR_CHARS = 1500
 
 
-def grade(series: Series, splits: Splits, workspace: Path, seconds: float, memory_mb: int) -> dict[str, Any]:
-    """The verdict: `valid`, the primary metric `value`, all `metrics`, `failures`, and what it took."""
+def grade(
+    series: Series, splits: Splits, workspace: Path, seconds: float, memory_mb: int, hidden: tuple[Path, ...]
+) -> dict[str, Any]:
+    """The verdict: `valid`, the primary metric `value`, all `metrics`, `failures`, and what it took.
+
+    `hidden` are the data files the candidate must not see while it forecasts.
+    """
     if not workspace.is_dir():
         raise ConfigError(f"--workspace: {workspace} is not a folder; run `prepare` into it first")
     origins = test_origins(splits)
     started = time.monotonic()
     if (workspace / CANDIDATE_FILE).is_file():
         limits = Limits(
-            wall_seconds=seconds, cpu_seconds=seconds, memory_mb=memory_mb, file_mb=_PREDICT_FILE_MB
+            wall_seconds=seconds,
+            cpu_seconds=seconds,
+            memory_mb=memory_mb,
+            file_mb=_PREDICT_FILE_MB,
+            processes=_PREDICT_PROCESSES,
         )
         shape = (len(HORIZONS), len(series.sensors))
-        forecasts, failure = _converse(workspace, _requests(series, origins), len(origins), shape, limits)
+        access = Access(workspace, writable=False, hidden=hidden)
+        requests = _requests(series, origins)
+        forecasts, failure = _converse(workspace, access, requests, len(origins), shape, limits)
+        if failure is None:
+            failure = _constant(forecasts)
     else:
         forecasts, failure = [], f"crashed: no {CANDIDATE_FILE} in the workspace"
     verdict: dict[str, Any] = {"valid": failure is None, "value": None, "metrics": {}, "failures": []}
@@ -84,35 +94,50 @@ def _compact(value: float) -> float | int | None:
 
 
 def _converse(
-    workspace: Path, requests: Iterator[bytes], total: int, shape: tuple[int, int], limits: Limits
+    workspace: Path,
+    access: Access,
+    requests: Iterator[bytes],
+    total: int,
+    shape: tuple[int, int],
+    limits: Limits,
 ) -> tuple[list[np.ndarray], str | None]:
     """Every forecast, or the first failure as a sentence naming its kind, the forecast and the cause."""
     forecasts: list[np.ndarray] = []
     with tempfile.TemporaryFile() as stderr:
         argv = [sys.executable, CANDIDATE_FILE, "predict"]
-        process = popen(
-            argv, cwd=workspace, limits=limits, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
-        )
-        expired = threading.Event()
-        watchdog = threading.Timer(limits.wall_seconds, lambda: (expired.set(), kill_tree(process)))
-        watchdog.start()
-        try:
-            for answer in _answers(process, requests):
-                forecast, problem = _parsed(answer, shape, f"forecast {len(forecasts) + 1} of {total}")
-                if problem is not None:
-                    return forecasts, problem
-                forecasts.append(forecast)
-            return forecasts, None
-        except _Stopped:
-            if expired.is_set():
-                return (
-                    forecasts,
-                    f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s",
-                )
-            return forecasts, _why_stopped(process, f"after {len(forecasts)} of {total} forecasts", stderr)
-        finally:
-            watchdog.cancel()
-            _finish(process)
+        with started(
+            argv,
+            cwd=workspace,
+            limits=limits,
+            access=access,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        ) as running:
+            try:
+                for answer in _answers(running.process, requests):
+                    forecast, problem = _parsed(answer, shape, f"forecast {len(forecasts) + 1} of {total}")
+                    if problem is not None:
+                        return forecasts, problem
+                    forecasts.append(forecast)
+                return forecasts, None
+            except _Stopped:
+                if running.violation == "wall":
+                    return (
+                        forecasts,
+                        f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s",
+                    )
+                progress = f"after {len(forecasts)} of {total} forecasts"
+                return forecasts, _why_stopped(running, progress, stderr, limits)
+            finally:
+                _close(running)
+
+
+def _constant(forecasts: list[np.ndarray]) -> str | None:
+    """A forecast that is the same at every origin ignores the history it is given: not a forecast."""
+    if len(forecasts) > 1 and np.ptp(np.stack(forecasts), axis=0).max() == 0:
+        return f"constant: all {len(forecasts)} forecasts are identical, whatever the history"
+    return None
 
 
 class _Stopped(Exception):
@@ -149,25 +174,24 @@ def _parsed(answer: bytes, shape: tuple[int, int], which: str) -> tuple[np.ndarr
     return forecast, None
 
 
-def _why_stopped(process: subprocess.Popen[bytes], progress: str, stderr: IO[bytes]) -> str:
+def _why_stopped(running: Running, progress: str, stderr: IO[bytes], limits: Limits) -> str:
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(_EXIT_GRACE_SECONDS)
-    code = process.returncode
+        running.process.wait(_EXIT_GRACE_SECONDS)
+    code = running.process.returncode
+    errors = tail(stderr, _STDERR_CHARS).strip()
     if code is None:
         status = "stopped early: candidate closed its output"
-    elif code < 0:
-        status = f"crashed: candidate was killed by {signal.Signals(-code).name}"
+    elif code == 0:
+        status = "stopped early: candidate exited with code 0"
     else:
-        status = f"{'crashed' if code else 'stopped early'}: candidate exited with code {code}"
-    return f"{status} {progress}; stderr: {tail(stderr, _STDERR_CHARS).strip() or '(empty)'}"
+        status = f"crashed: candidate {describe(code, running.violation, errors, limits)}"
+    return f"{status} {progress}; stderr: {errors or '(empty)'}"
 
 
-def _finish(process: subprocess.Popen[bytes]) -> None:
-    """Close the candidate's input, give it a moment to exit, then kill whatever of its group is left."""
-    assert process.stdin is not None
+def _close(running: Running) -> None:
+    """Close the candidate's input and give it a moment to exit; `started` kills whatever is left."""
+    assert running.process.stdin is not None
     with contextlib.suppress(OSError):
-        process.stdin.close()
+        running.process.stdin.close()
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(_EXIT_GRACE_SECONDS)
-    kill_tree(process)
-    process.wait()
+        running.process.wait(_EXIT_GRACE_SECONDS)

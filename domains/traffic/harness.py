@@ -27,7 +27,7 @@ from data import Series, load_series
 from evaluation import HORIZONS, history_steps, metrics, split, targets, test_origins
 from grading import grade
 
-from shared.domain import MANIFEST_FILE, Budget
+from shared.domain import MANIFEST_FILE, Budget, load_domain
 from shared.errors import ConfigError
 
 # The limits for the predict step default to this adapter's own budget, the one the worker fits under.
@@ -93,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "prepare":
             result = prepare(series, source, arguments.workspace)
         else:
+            hidden = load_domain(str(Path(__file__).parent)).held_out(arguments.data and str(arguments.data))
             result = grade(
-                series, split(series, source), arguments.workspace, arguments.seconds, arguments.memory_mb
+                series,
+                split(series, source),
+                arguments.workspace,
+                arguments.seconds,
+                arguments.memory_mb,
+                hidden,
             )
     except ConfigError as err:
         print(f"harness: {err}", file=sys.stderr)

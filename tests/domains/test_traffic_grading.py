@@ -15,7 +15,8 @@ import pytest
 from domains.traffic.data import load_series
 from domains.traffic.families import fit_mlp
 from shared.domain import load_domain
-from shared.sandbox import Limits, run
+from shared.grading import candidate_limits
+from shared.sandbox import Access, Limits, run
 from tests.domains.traffic_cli import TRAFFIC, harness_json
 
 DOMAIN = load_domain("traffic")
@@ -55,15 +56,17 @@ def _children_cpu_seconds() -> float:
 def _fit(workspace: Path, config: dict[str, Any]) -> str:
     """Fit as the worker does: sandboxed, under the manifest's budget; returns the summary it printed."""
     (workspace / "config.json").write_text(json.dumps(config))
-    budget = DOMAIN.manifest.budget
-    limits = Limits(wall_seconds=budget.run_seconds, memory_mb=budget.run_memory_mb, file_mb=512)
-    outcome = run(DOMAIN.candidate_argv("fit", "--config", "config.json"), cwd=workspace, limits=limits)
+    limits = candidate_limits(DOMAIN.manifest.budget)
+    access = Access(workspace, hidden=DOMAIN.held_out())
+    outcome = run(
+        DOMAIN.candidate_argv("fit", "--config", "config.json"), cwd=workspace, limits=limits, access=access
+    )
     assert outcome.returncode == 0, outcome.stderr_tail
     return outcome.stdout_tail
 
 
-def _grade(workspace: Path, *extra: str) -> dict[str, Any]:
-    return harness_json("grade", "--workspace", str(workspace), *extra)
+def _grade(workspace: Path, *extra: str, sandbox: str | None = None) -> dict[str, Any]:
+    return harness_json("grade", "--workspace", str(workspace), *extra, sandbox=sandbox)
 
 
 FAMILIES = {
@@ -113,27 +116,33 @@ def test_an_unknown_config_key_fails_the_fit(prepared: Path, tmp_path: Path) -> 
     """A misspelt hyperparameter stops the fit instead of silently using a default."""
     workspace = _workspace(prepared, tmp_path)
     (workspace / "config.json").write_text(json.dumps({"model": "ridge_ar", "ridge_alpah": 3.0}))
-    outcome = run(DOMAIN.candidate_argv("fit", "--config", "config.json"), cwd=workspace, limits=Limits(60))
+    outcome = run(
+        DOMAIN.candidate_argv("fit", "--config", "config.json"), cwd=workspace, limits=Limits(60), access=None
+    )
     assert outcome.returncode != 0 and "ridge_alpah" in outcome.stderr_tail
 
 
+# Forecasts zero (one cell a hair off in the first, so the answers are not constant) and logs what it
+# saw into its workspace: graded with the sandbox off, since a sandboxed predict step cannot write there.
 SPY = """
 import json, sys
 with open("requests.log", "w") as log:
-    for line in sys.stdin:
+    for count, line in enumerate(sys.stdin):
         request = json.loads(line)
         history = request["history"]
         seen = {"origin": request["origin"], "rows": len(history), "last": history[-1]}
         log.write(json.dumps(seen) + "\\n")
         log.flush()
-        print(json.dumps({"forecast": [[0] * len(history[-1])] * 4}), flush=True)
+        forecast = [[0] * len(history[-1]) for _ in range(4)]
+        forecast[0][0] = 1e-9 if count == 0 else 0
+        print(json.dumps({"forecast": forecast}), flush=True)
 """
 
 
 def test_the_candidate_sees_only_readings_up_to_each_origin(prepared: Path, tmp_path: Path) -> None:
     """Requests come hourly from the last validation step, each ending at its origin; targets lie after it."""
     workspace = _workspace(prepared, tmp_path, SPY)
-    verdict = _grade(workspace)
+    verdict = _grade(workspace, sandbox="none")
     series = load_series()
     index = {str(stamp): row for row, stamp in enumerate(series.timestamps)}
     requests = [json.loads(line) for line in (workspace / "requests.log").read_text().splitlines()]
@@ -177,6 +186,10 @@ BAD_CANDIDATES = {
     "prints a log line": (
         ANSWER_EACH_REQUEST.format(answer='"loaded model"', then=""),
         "malformed: forecast 1 of 125",
+    ),
+    "answers the same whatever the history": (
+        ANSWER_EACH_REQUEST.format(answer='json.dumps({"forecast": [[7] * width] * 4})', then=""),
+        "constant: all 125 forecasts are identical",
     ),
     "stops after one answer": (
         ANSWER_EACH_REQUEST.format(answer='json.dumps({"forecast": [[0] * width] * 4})', then="break"),

@@ -46,7 +46,9 @@ time.sleep(60)
 
 def test_timeout_kills_the_child_and_its_grandchild(tmp_path: Path) -> None:
     """A run past its wall-clock limit is killed together with everything it spawned."""
-    outcome = run(_python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=1.5))
+    outcome = run(
+        _python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=1.5), access=None
+    )
     grandchild = int((tmp_path / "grandchild.pid").read_text())
     assert outcome.timed_out
     assert outcome.returncode == -9
@@ -59,7 +61,7 @@ def test_environment_carries_no_credentials(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
     code = "import json, os; print(json.dumps(dict(os.environ)))"
-    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30))
+    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30), access=None)
     seen = json.loads(outcome.stdout_tail)
     assert "ANTHROPIC_API_KEY" not in seen and "AWS_SECRET_ACCESS_KEY" not in seen
     assert not any("secret" in value for value in seen.values())
@@ -77,7 +79,7 @@ def test_clean_env_adds_extra_variables_last() -> None:
 def test_file_size_limit_stops_a_writer(tmp_path: Path) -> None:
     """A child writing past `file_mb` gets 'File too large' and the file stays at the limit."""
     code = "f = open('big.bin', 'wb')\nfor _ in range(8): f.write(b'x' * 1024 * 1024); f.flush()"
-    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30, file_mb=1))
+    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30, file_mb=1), access=None)
     assert outcome.returncode != 0
     assert "File too large" in outcome.stderr_tail
     assert (tmp_path / "big.bin").stat().st_size <= 1024 * 1024
@@ -86,14 +88,16 @@ def test_file_size_limit_stops_a_writer(tmp_path: Path) -> None:
 def test_memory_limit_stops_an_allocator(tmp_path: Path) -> None:
     """A child allocating beyond `memory_mb` of address space fails with MemoryError."""
     code = "block = bytearray(1024 * 1024 * 1024)"
-    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30, memory_mb=256))
+    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30, memory_mb=256), access=None)
     assert outcome.returncode != 0
     assert "MemoryError" in outcome.stderr_tail
 
 
 def test_cpu_limit_stops_a_spinner(tmp_path: Path) -> None:
     """A child burning CPU is stopped by `cpu_seconds` long before the wall-clock limit."""
-    outcome = run(_python("while True: pass"), cwd=tmp_path, limits=Limits(wall_seconds=60, cpu_seconds=1))
+    outcome = run(
+        _python("while True: pass"), cwd=tmp_path, limits=Limits(wall_seconds=60, cpu_seconds=1), access=None
+    )
     assert not outcome.timed_out
     assert outcome.returncode is not None and outcome.returncode < 0
     assert outcome.wall_seconds < 20
@@ -102,7 +106,7 @@ def test_cpu_limit_stops_a_spinner(tmp_path: Path) -> None:
 def test_run_passes_input_and_keeps_only_the_tail(tmp_path: Path) -> None:
     """stdin gets `input`; stdout comes back as its last few KB, ending with the last line."""
     code = "import sys\ndata = sys.stdin.read()\nfor i in range(5000): print(i)\nprint(data)"
-    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30), input=b"the end")
+    outcome = run(_python(code), cwd=tmp_path, limits=Limits(wall_seconds=30), access=None, input=b"the end")
     assert outcome.returncode == 0
     assert len(outcome.stdout_tail) <= 4096
     assert outcome.stdout_tail.rstrip().endswith("4999\nthe end")
@@ -119,6 +123,7 @@ async def test_run_async_ticks_while_the_child_runs(tmp_path: Path) -> None:
         _python("import time; time.sleep(1.5)"),
         cwd=tmp_path,
         limits=Limits(wall_seconds=30),
+        access=None,
         on_tick=tick,
         tick_seconds=0.2,
     )
@@ -129,7 +134,7 @@ async def test_run_async_ticks_while_the_child_runs(tmp_path: Path) -> None:
 async def test_run_async_timeout_kills_the_group(tmp_path: Path) -> None:
     """An async run past its wall-clock limit is killed with its grandchild and reported timed out."""
     outcome = await run_async(
-        _python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=1.5)
+        _python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=1.5), access=None
     )
     grandchild = int((tmp_path / "grandchild.pid").read_text())
     assert outcome.timed_out
@@ -139,7 +144,9 @@ async def test_run_async_timeout_kills_the_group(tmp_path: Path) -> None:
 async def test_cancelling_run_async_kills_the_group(tmp_path: Path) -> None:
     """Cancelling the awaiting task kills the child and its grandchild instead of orphaning them."""
     task = asyncio.create_task(
-        run_async(_python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=60))
+        run_async(
+            _python(SPAWN_GRANDCHILD_AND_SLEEP), cwd=tmp_path, limits=Limits(wall_seconds=60), access=None
+        )
     )
     pid_file = tmp_path / "grandchild.pid"
     for _ in range(200):

@@ -1,0 +1,218 @@
+"""Grading one candidate through its domain's harness: the flow a worker, `alphalab evaluate` and the
+harness acceptance tests share.
+
+    workspace ← harness `prepare` (trusted, no sandbox: it reads the data)
+    workspace ← candidate files (regular files only) and its config
+    candidate `fit` in the sandbox: workspace writable, held-out data masked, limits on everything
+    harness `grade` (trusted): runs the candidate's predict step itself, sandboxed, on data it never had
+
+The metric is always the harness's, read from the harness's own output. Whatever the candidate prints
+or writes is kept as a log tail and nothing else. The harness's files are digested before and after,
+so a run that changed them is invalid whatever it scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import stat
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.domain import Budget, Domain
+from shared.sandbox import Access, Limits, Outcome, run_async
+
+__all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"]
+
+HARNESS_SECONDS = 120.0
+CONFIG_FILE = "config.json"
+_FIT_FILE_MB = 512
+_FIT_DISK_MB = 1024
+_FIT_PROCESSES = 256  # threads count too
+_CANDIDATE_MAX_MB = 64
+_LOG_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What grading found: `valid` only if every check passed and the harness gave a finite value."""
+
+    checks: tuple[Check, ...]
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    log_tail: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.value is not None and all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"valid": self.valid, **asdict(self)}
+
+
+def candidate_limits(budget: Budget) -> Limits:
+    """The sandbox limits of a candidate's fit step under a domain's budget."""
+    return Limits(
+        wall_seconds=budget.run_seconds,
+        memory_mb=budget.run_memory_mb,
+        file_mb=_FIT_FILE_MB,
+        disk_mb=_FIT_DISK_MB,
+        processes=_FIT_PROCESSES,
+    )
+
+
+async def evaluate(
+    domain: Domain,
+    base: Path,
+    *,
+    candidate: Path | None = None,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    data: str | None = None,
+    budget: Budget | None = None,
+    on_tick: Callable[[], Awaitable[None]] | None = None,
+) -> Verdict:
+    """Grade `candidate` (a folder; default: the adapter's own candidate files) under `base`, a scratch
+    folder of this run's that is emptied first. `budget` overrides the domain's own."""
+    budget = budget or domain.manifest.budget
+    shutil.rmtree(base, ignore_errors=True)
+    workspace, scratch = base / "workspace", base / "harness"
+    workspace.mkdir(parents=True)
+    scratch.mkdir()
+    data_args = ["--data", data] if data else []
+    checks: list[Check] = []
+    digest = domain.harness_digest()
+
+    async def harness(command: str, *args: str) -> Outcome:
+        argv = domain.harness_argv(command, "--workspace", str(workspace), *args, *data_args)
+        return await run_async(
+            argv, cwd=scratch, limits=Limits(wall_seconds=HARNESS_SECONDS), access=None, on_tick=on_tick
+        )
+
+    def verdict(
+        *,
+        value: float | None = None,
+        metrics: dict[str, float] | None = None,
+        spent: float = 0.0,
+        log: str = "",
+    ) -> Verdict:
+        intact = domain.harness_digest() == digest
+        checks.append(
+            Check("harness intact", intact, "" if intact else "the harness's files changed during the run")
+        )
+        return Verdict(tuple(checks), value if intact else None, metrics or {}, spent, log[-_LOG_CHARS:])
+
+    prepared = await harness("prepare")
+    checks.append(_ran("prepare", prepared, "harness prepare"))
+    if not checks[-1].passed:
+        return verdict(log=prepared.stderr_tail)
+    problem = _copy_candidate(candidate or domain.root, domain, workspace, from_adapter=candidate is None)
+    checks.append(Check("candidate files", problem is None, problem or ""))
+    if problem is not None:
+        return verdict()
+    (workspace / CONFIG_FILE).write_text(json.dumps({**(config or {}), "seed": seed}, indent=2))
+
+    limits = candidate_limits(budget)
+    access = Access(workspace, writable=True, hidden=domain.held_out(data))
+    fit = await run_async(
+        domain.candidate_argv("fit", "--config", CONFIG_FILE),
+        cwd=workspace,
+        limits=limits,
+        access=access,
+        on_tick=on_tick,
+    )
+    failure = fit.failure(limits)
+    checks.append(Check("fit", failure is None, f"candidate fit {failure}" if failure else ""))
+    log = fit.stderr_tail or fit.stdout_tail
+    if failure is not None:
+        return verdict(spent=fit.wall_seconds, log=log)
+
+    graded = await harness(
+        "grade", "--seconds", f"{budget.run_seconds:g}", "--memory-mb", str(budget.run_memory_mb)
+    )
+    spent = fit.wall_seconds + graded.wall_seconds
+    checks.append(_ran("grade", graded, "harness grade"))
+    result = _last_json(graded.stdout_tail) if checks[-1].passed else None
+    if result is None:
+        if checks[-1].passed:
+            checks[-1] = Check("grade", False, "harness grade printed no JSON verdict")
+        return verdict(spent=spent, log=graded.stderr_tail or log)
+    for reason in result.get("failures") or []:
+        checks.append(Check("predict", False, str(reason)))
+    value = result.get("value")
+    finite = isinstance(value, int | float) and math.isfinite(value)
+    checks.append(Check("metric", finite, "" if finite else f"the harness gave no finite value ({value!r})"))
+    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if isinstance(v, int | float)}
+    return verdict(value=float(value) if finite else None, metrics=metrics, spent=spent, log=log)
+
+
+def _ran(name: str, outcome: Outcome, what: str) -> Check:
+    failure = outcome.failure(Limits(wall_seconds=HARNESS_SECONDS))
+    if failure is None:
+        return Check(name, True)
+    return Check(name, False, f"{what} {failure}: {outcome.stderr_tail.strip()[-_LOG_CHARS:]}")
+
+
+def _copy_candidate(source: Path, domain: Domain, workspace: Path, *, from_adapter: bool) -> str | None:
+    """Copy the candidate's files into the workspace, or say why they are refused.
+
+    From an adapter, only its candidate files; from a candidate folder, every file in it. Links and
+    special files are refused (a link is a way out of the workspace), and so is an oversized folder.
+    """
+    if not source.is_dir():
+        return f"{source} is not a folder"
+    names = list(domain.candidate_files()) if from_adapter else _files_in(source)
+    total = 0
+    for name in names:
+        path = source / name
+        mode = path.lstat().st_mode if path.exists() or path.is_symlink() else 0
+        if stat.S_ISLNK(mode):
+            return f"{name} is a symbolic link; a candidate is regular files only"
+        if not stat.S_ISREG(mode):
+            return f"{name} is not a regular file"
+        total += path.stat().st_size
+        if total > _CANDIDATE_MAX_MB * 1024 * 1024:
+            return f"the candidate's files exceed {_CANDIDATE_MAX_MB} MB"
+    entry = domain.manifest.entry.candidate
+    if entry not in names:
+        return f"no {entry} (the domain's candidate entry point) in {source}"
+    for name in names:
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, workspace / name, follow_symlinks=False)
+    return None
+
+
+def _files_in(folder: Path) -> list[str]:
+    """Every entry under `folder` that is not a folder, relative; links included so they can be refused."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if (path.is_symlink() or not path.is_dir()) and "__pycache__" not in path.parts:
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+def _last_json(stdout: str) -> dict[str, Any] | None:
+    """The harness's JSON verdict: the last line of its standard output that parses as an object."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+            except json.JSONDecodeError:
+                return None
+            return parsed if isinstance(parsed, dict) else None
+    return None

@@ -1,0 +1,363 @@
+"""Starting, watching and killing one sandboxed process.
+
+Every child starts a session of its own; a watch thread enforces the wall clock and the workspace's
+disk limit, and at the end of a run, on a violation or on cancellation, the whole tree is killed: the
+session's group and, where the run has a uid of its own, every process of that uid (which also catches
+a grandchild that started a session of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from shared.sandbox import bubblewrap, namespaces
+from shared.sandbox import limits as rlimit
+from shared.sandbox.access import Access
+from shared.sandbox.isolation import isolation
+from shared.sandbox.limits import MIB, Limits
+
+__all__ = ["Outcome", "Running", "clean_env", "run", "run_async", "started", "tail"]
+
+TAIL_BYTES = 4096
+SANDBOX_ENV = "ALPHALAB_SANDBOX"
+_SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+_RUN_UIDS = (100_000, 100_000)  # first uid, how many: one is drawn per run
+_WATCH_SECONDS = 0.25
+_OUT_OF_MEMORY = (
+    "MemoryError",
+    "Cannot allocate memory",
+    "std::bad_alloc",
+    "DefaultCPUAllocator: can't allocate",
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended; the tails are the last few KB of its output, decoded leniently.
+
+    `violation` names the limit the watch killed it for (`wall` or `disk`), if any.
+    """
+
+    returncode: int | None
+    violation: str | None
+    wall_seconds: float
+    stdout_tail: str
+    stderr_tail: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.violation == "wall"
+
+    def failure(self, limits: Limits) -> str | None:
+        """What went wrong, as a phrase naming the limit it hit where one did; None for a clean exit."""
+        return describe(self.returncode, self.violation, self.stderr_tail, limits)
+
+
+def describe(returncode: int | None, violation: str | None, stderr: str, limits: Limits) -> str | None:
+    """The reason a sandboxed process failed, or None if it exited with 0 inside its limits."""
+    if violation == "wall":
+        return f"exceeded {limits.named('wall')} and was killed"
+    if violation == "disk":
+        return f"wrote more than {limits.named('disk')} and was killed"
+    if returncode is None or returncode == 0:
+        return None
+    if returncode < 0:
+        signal_name = signal.Signals(-returncode).name
+        if signal_name == "SIGXCPU" and limits.cpu_seconds is not None:
+            return f"exceeded {limits.named('cpu')} and was killed ({signal_name})"
+        if signal_name == "SIGXFSZ" and limits.file_mb is not None:
+            return f"wrote a file over {limits.named('file')} and was killed ({signal_name})"
+        return f"was killed by {signal_name}"
+    if limits.memory_mb is not None and any(mark in stderr for mark in _OUT_OF_MEMORY):
+        return f"ran out of memory ({limits.named('memory')}) and exited with code {returncode}"
+    if limits.processes is not None and "Resource temporarily unavailable" in stderr:
+        return f"hit the limit of {limits.named('processes')} and exited with code {returncode}"
+    if limits.file_mb is not None and "File too large" in stderr:
+        return f"wrote a file over {limits.named('file')} and exited with code {returncode}"
+    return f"exited with code {returncode}"
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment built from scratch, never copied from ours, so no key or token leaks in.
+
+    Numeric libraries get one thread each: the worker runs several candidates side by side and sizes
+    them by cores. The sandbox mode is passed on, so a harness sandboxes its candidate the same way.
+    `extra` is added last and wins.
+    """
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{_SYSTEM_PATH}",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+        "VECLIB_MAXIMUM_THREADS": "1",
+    }
+    if SANDBOX_ENV in os.environ:
+        env[SANDBOX_ENV] = os.environ[SANDBOX_ENV]
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Running:
+    """A started process and its watch; `violation` is set if the watch killed it."""
+
+    process: subprocess.Popen[bytes]
+    watch: _Watch
+
+    @property
+    def violation(self) -> str | None:
+        return self.watch.violation
+
+
+@contextlib.contextmanager
+def started(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    limits: Limits,
+    access: Access | None,
+    env: Mapping[str, str] | None = None,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = subprocess.PIPE,
+    stderr: int | IO[Any] | None = subprocess.PIPE,
+) -> Iterator[Running]:
+    """Start `argv` in `cwd`, watched; on leaving, kill whatever of it is left and reap it."""
+    launch = _launch(argv, limits, access, cwd)
+    process = subprocess.Popen(
+        launch.argv,
+        cwd=cwd,
+        env=_with_home(env, cwd),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=launch.preexec,
+    )
+    watch = _Watch(process.pid, launch.uid, limits, access)
+    try:
+        yield Running(process, watch)
+    finally:
+        watch.stop()
+        _kill(process.pid, launch.uid)
+        process.wait()
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    limits: Limits,
+    access: Access | None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+) -> Outcome:
+    """Run to completion or to a limit; whatever of its tree is left is killed."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        begun = time.monotonic()
+        stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+        with (
+            started(
+                argv, cwd=cwd, limits=limits, access=access, env=env, stdin=stdin, stdout=out, stderr=err
+            ) as running,
+            contextlib.suppress(BrokenPipeError),
+        ):
+            running.process.communicate(input)
+        return _outcome(running.process.returncode, running.violation, time.monotonic() - begun, out, err)
+
+
+async def run_async(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    limits: Limits,
+    access: Access | None,
+    env: Mapping[str, str] | None = None,
+    on_tick: Callable[[], Awaitable[None]] | None = None,
+    tick_seconds: float = 5.0,
+) -> Outcome:
+    """`run` in asyncio, awaiting `on_tick` every `tick_seconds` meanwhile; cancelling kills the tree."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        begun = time.monotonic()
+        launch = _launch(argv, limits, access, cwd)
+        process = await asyncio.create_subprocess_exec(
+            *launch.argv,
+            cwd=cwd,
+            env=_with_home(env, cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=launch.preexec,
+        )
+        watch = _Watch(process.pid, launch.uid, limits, access)
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(asyncio.shield(process.wait()), timeout=tick_seconds)
+                    break
+                except TimeoutError:
+                    if on_tick is not None and watch.violation is None:
+                        await on_tick()
+        finally:
+            watch.stop()
+            _kill(process.pid, launch.uid)
+            await asyncio.shield(process.wait())
+        return _outcome(process.returncode, watch.violation, time.monotonic() - begun, out, err)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    argv: list[str]
+    preexec: Callable[[], None]
+    uid: int | None  # the run's own uid, where it has one
+
+
+def _launch(argv: Sequence[str], limits: Limits, access: Access | None, cwd: Path) -> _Launch:
+    """The command line and the child's pre-exec steps for the isolation in force."""
+    wanted = rlimit.rlimits(limits)
+    if access is None:
+        return _Launch(list(argv), functools.partial(rlimit.apply, wanted), None)
+    mode = isolation(os.environ.get(SANDBOX_ENV, "auto"))
+    uid = _RUN_UIDS[0] + secrets.randbelow(_RUN_UIDS[1]) if mode.own_user else None
+    if uid is not None:
+        _give(access.workspace, uid)
+    elif limits.processes is not None and os.geteuid() != 0:
+        wanted = rlimit.rlimits(limits, processes_already=_processes_of(os.getuid()))
+    if mode.mode == "bubblewrap":
+        wrapped = bubblewrap.command(argv, cwd=cwd, access=access, uid=uid, tmp_mb=limits.tmp_mb)
+        return _Launch(wrapped, functools.partial(rlimit.apply, wanted), uid)
+    if mode.mode == "namespaces":
+        enter = namespaces.enter(access, limits.tmp_mb)
+
+        def confine() -> None:
+            enter()
+            rlimit.apply(wanted)
+            if uid is not None:
+                namespaces.drop_to(uid)
+
+        return _Launch(list(argv), confine, uid)
+    return _Launch(list(argv), functools.partial(rlimit.apply, wanted), uid)
+
+
+class _Watch:
+    """A thread that kills the run at its wall-clock limit, or when its workspace outgrows `disk_mb`."""
+
+    def __init__(self, pid: int, uid: int | None, limits: Limits, access: Access | None) -> None:
+        self.violation: str | None = None
+        self._pid, self._uid, self._limits = pid, uid, limits
+        self._disk = access.workspace if access is not None and access.writable and limits.disk_mb else None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"sandbox-watch-{pid}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + self._limits.wall_seconds
+        while not self._stopped.wait(min(_WATCH_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self.violation = "wall"
+            elif self._disk is not None and _usage(self._disk) > (self._limits.disk_mb or 0) * MIB:
+                self.violation = "disk"
+            if self.violation is not None:
+                _kill(self._pid, self._uid)
+                return
+
+
+def _kill(pid: int, uid: int | None) -> None:
+    """SIGKILL the group `pid` leads and, if the run has a uid of its own, every process of that uid."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if uid is not None:
+        for other in _pids_of(uid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(other, signal.SIGKILL)
+
+
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _processes_of(uid: int) -> int:
+    """Threads included: the kernel's process limit counts each of them."""
+    count = 0
+    for pid in _pids_of(uid):
+        with contextlib.suppress(OSError):
+            count += len(os.listdir(f"/proc/{pid}/task"))
+    return count
+
+
+def _give(workspace: Path, uid: int) -> None:
+    """Make the run's uid the owner of its workspace (never following a link out of it)."""
+    os.chown(workspace, uid, uid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(workspace):
+        for name in dirs + files:
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def _usage(folder: Path) -> int:
+    """Bytes allocated under `folder`, links not followed; files vanishing meanwhile are skipped."""
+    total, pending = 0, [str(folder)]
+    while pending:
+        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    stat = entry.stat(follow_symlinks=False)
+                    total += stat.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+    return total
+
+
+def _with_home(env: Mapping[str, str] | None, cwd: Path) -> dict[str, str]:
+    """The given env (a clean one if None), with HOME and TMPDIR in the workspace unless set."""
+    return {"HOME": str(cwd), "TMPDIR": str(cwd), **(clean_env() if env is None else env)}
+
+
+def _outcome(
+    returncode: int | None, violation: str | None, wall: float, out: IO[bytes], err: IO[bytes]
+) -> Outcome:
+    return Outcome(
+        returncode=returncode,
+        violation=violation,
+        wall_seconds=wall,
+        stdout_tail=tail(out),
+        stderr_tail=tail(err),
+    )
+
+
+def tail(file: IO[bytes], size: int = TAIL_BYTES) -> str:
+    """The last `size` bytes of a file being written, decoded with replacement characters."""
+    file.seek(0, os.SEEK_END)
+    file.seek(max(0, file.tell() - size))
+    return file.read().decode("utf-8", errors="replace")
