@@ -192,10 +192,26 @@ class Bus:
         max_deliver: int = 5,
         batch: int = 16,
     ) -> None:
-        """Feed each event to `handler` until `stop` is set; acks only after the handler returns."""
-        while not stop.is_set():
-            for msg in await _fetch(subscription, batch):
-                await self._deliver(msg, handler, max_deliver)
+        """Feed each event to `handler` until `stop` is set; acks only after the handler returns.
+
+        A handler still working when `stop` is set is cancelled, its message left unacked for the next
+        consumer: handlers are idempotent, and a long one (a Phase 2 harness test) must not hold up a
+        shutdown.
+        """
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                for msg in await _fetch(subscription, batch):
+                    delivery = asyncio.create_task(self._deliver(msg, handler, max_deliver))
+                    await asyncio.wait({delivery, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if not delivery.done():
+                        delivery.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await delivery
+                        return
+                    delivery.result()
+        finally:
+            stopping.cancel()
 
     async def consume_batches(
         self,

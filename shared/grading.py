@@ -30,7 +30,6 @@ __all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"
 HARNESS_SECONDS = 120.0
 CONFIG_FILE = "config.json"
 _FIT_FILE_MB = 512
-_FIT_DISK_MB = 1024
 _FIT_PROCESSES = 256  # threads count too
 _CANDIDATE_MAX_MB = 64
 _LOG_CHARS = 2000
@@ -71,7 +70,7 @@ def candidate_limits(budget: Budget) -> Limits:
         wall_seconds=budget.run_seconds,
         memory_mb=budget.run_memory_mb,
         file_mb=_FIT_FILE_MB,
-        disk_mb=_FIT_DISK_MB,
+        disk_mb=budget.run_disk_mb,
         processes=_FIT_PROCESSES,
     )
 

@@ -1,4 +1,5 @@
-"""Explore each campaign once: on `campaign-started`, publish the data report, plots and baselines.
+"""Explore each campaign once: on `campaign-started`, publish the data report, plots and baselines,
+then test the harness (Phase 2) and accept or reject it.
 
 Every event the explorer publishes for a campaign has an id derived from the campaign (and the
 baseline's name), and before publishing it looks in the stream for what is already there. So a
@@ -11,19 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import tempfile
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import structlog
 from nats.js.errors import NotFoundError
 
+from services.explorer.acceptance import accept
 from services.explorer.explore import Exploration, explore
 from shared.bus import STREAM, Bus, Delivery
+from shared.domain import load_domain
 from shared.errors import MalformedEvent
 from shared.events import (
     SUBJECT_PREFIX,
     CampaignStarted,
     Event,
     ExplorationFinished,
+    HarnessAccepted,
+    HarnessRejected,
     Payload,
     PhaseFinished,
     PhaseStarted,
@@ -38,7 +45,16 @@ __all__ = ["ACK_WAIT_S", "DURABLE", "MAX_DELIVER", "Explorer", "run"]
 DURABLE = "explorer"
 MAX_DELIVER = 3
 ACK_WAIT_S = 10.0  # short, so a crashed explorer's campaign is retried soon; a live one says in_progress
-_OWN_TYPES = ("phase-started", "baseline-evaluated", "exploration-finished", "phase-finished")
+_OWN_TYPES = (
+    "phase-started",
+    "baseline-evaluated",
+    "exploration-finished",
+    "phase-finished",
+    "harness-reviewed",
+    "harness-tested",
+    "harness-accepted",
+    "harness-rejected",
+)
 log = structlog.get_logger(__name__)
 
 
@@ -66,7 +82,14 @@ class Explorer:
         if _event_id(event.campaign_id, _key(ExplorationFinished())) in done:
             log.info("already_explored")
             await self._publish(event, [PhaseFinished(phase="explore", outcome="explored")], done)
-            return
+        else:
+            await self._explore(event, delivery, done)
+        verdicts = {_event_id(event.campaign_id, _key(p)) for p in (HarnessAccepted, HarnessRejected)}
+        if not verdicts & done:
+            await self._test_harness(event, delivery, done)
+
+    async def _explore(self, event: Event, delivery: Delivery, done: set[str]) -> None:
+        assert isinstance(event.payload, CampaignStarted)
         await self._publish(event, [PhaseStarted(phase="explore")], done)
         try:
             async with _in_progress(delivery):
@@ -78,6 +101,32 @@ class Explorer:
             raise
         await self._publish(event, await self._results(exploration), done)
         log.info("explored", findings=len(exploration.findings), baselines=len(exploration.baselines))
+
+    async def _test_harness(self, event: Event, delivery: Delivery, done: set[str]) -> None:
+        """Phase 2: review, attack, then accept or reject; a last failed try rejects, naming the error."""
+        assert isinstance(event.payload, CampaignStarted)
+        await self._publish(event, [PhaseStarted(phase="harness")], done)
+        graded = {
+            name
+            for name in _baseline_names(event.payload)
+            if _event_id(event.campaign_id, f"baseline-evaluated:{name}") in done
+        }
+        try:
+            async with _in_progress(delivery):
+                with tempfile.TemporaryDirectory(prefix="alphalab-harness-") as scratch:
+                    payloads = await accept(event.payload, Path(scratch), graded)
+        except Exception as err:
+            if delivery.num_delivered >= MAX_DELIVER:
+                digest = "sha256:" + "0" * 64
+                rejected = HarnessRejected(
+                    harness_digest=digest, reasons=(f"testing the harness failed: {err}"[:500],)
+                )
+                await self._publish(event, [rejected, PhaseFinished(phase="harness", outcome="failed")], done)
+            raise
+        verdict = payloads[-1]
+        outcome = "accepted" if isinstance(verdict, HarnessAccepted) else "rejected"
+        await self._publish(event, [*payloads, PhaseFinished(phase="harness", outcome=outcome)], done)
+        log.info("harness_tested", outcome=outcome)
 
     async def _results(self, exploration: Exploration) -> list[Payload]:
         """The events of a finished exploration, its report and plots stored as blobs first."""
@@ -127,7 +176,11 @@ async def published_ids(bus: Bus, campaign_id: str) -> set[str]:
     return ids
 
 
-def _key(payload: Payload) -> str:
+def _baseline_names(campaign: CampaignStarted) -> list[str]:
+    return [baseline.name for baseline in load_domain(campaign.domain).manifest.baselines]
+
+
+def _key(payload: Payload | type[Payload]) -> str:
     """What makes an explorer event unique within its campaign: its type, and a baseline's name."""
     if isinstance(payload, PhaseStarted | PhaseFinished):
         return f"{payload.TYPE}:{payload.phase}"

@@ -76,6 +76,10 @@ class CampaignStarted(Payload):
     direction: Direction
     budget: BudgetLimits = BudgetLimits()
     brain: Literal["builtin", "llm"] = "builtin"
+    unsafe_no_sandbox: bool = Field(
+        default=False,
+        description="start even where the sandbox is missing or the harness lets a hack through",
+    )
 
 
 class PhaseStarted(Payload):

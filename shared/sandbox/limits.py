@@ -29,15 +29,16 @@ class Limits:
     tmp_mb: int = 64
 
     def named(self, resource_name: str) -> str:
-        """The limit on `resource_name` as a phrase for a failure message."""
-        return {
-            "wall": f"{self.wall_seconds:g} s of wall-clock time",
-            "cpu": f"{self.cpu_seconds:g} s of CPU time",
-            "memory": f"{self.memory_mb} MB of memory",
-            "file": f"{self.file_mb} MB per file",
-            "disk": f"{self.disk_mb} MB of workspace",
-            "processes": f"{self.processes} processes",
+        """The limit on `resource_name` (wall, cpu, memory, file, disk, processes) as a phrase."""
+        value, unit = {
+            "wall": (self.wall_seconds, "s of wall-clock time"),
+            "cpu": (self.cpu_seconds, "s of CPU time"),
+            "memory": (self.memory_mb, "MB of memory"),
+            "file": (self.file_mb, "MB per file"),
+            "disk": (self.disk_mb, "MB of workspace"),
+            "processes": (self.processes, "processes"),
         }[resource_name]
+        return f"{value:g} {unit}" if value is not None else f"no limit on {unit.split(' of ')[-1]}"
 
 
 def rlimits(limits: Limits, *, processes_already: int = 0) -> dict[int, int]:

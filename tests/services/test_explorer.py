@@ -18,6 +18,7 @@ from shared.events import (
     CampaignStarted,
     Event,
     ExplorationFinished,
+    HarnessRejected,
     PhaseFinished,
     decode,
     encode,
@@ -182,13 +183,18 @@ async def test_a_users_adapter_folder_and_data_file_are_explored_once(
     await bus.js.publish(start.subject, encode(start))
     await wait_for(lambda: _idle(bus), 30, "the explorer to handle the duplicate start")
     assert sorted(_calls(adapter)) == ["baselines", "export"], "the duplicate must not be explored again"
+    counts = {"phase-started": 2, "phase-finished": 2, "harness-reviewed": 1, "harness-tested": 1}
     assert await _counts(bus, "c1") == {
         "campaign-started": 2,
-        "phase-started": 1,
         "baseline-evaluated": 2,
         "exploration-finished": 1,
-        "phase-finished": 1,
+        "harness-rejected": 1,
+        **counts,
     }
+    # The stand-in's harness has no grade command, so Phase 2 rejects it, its own candidate first.
+    [rejected] = await _events(bus, "c1", "harness-rejected")
+    assert isinstance(rejected.payload, HarnessRejected)
+    assert rejected.payload.reasons[0].startswith("honest-candidate: invalid: ")
 
 
 async def test_the_traffic_domain_is_explored_on_its_real_counts(
@@ -232,10 +238,13 @@ async def test_an_explorer_killed_mid_exploration_explores_once_after_restart(
     assert _calls(adapter).count("export") == 2, "the successor must have explored again"
     assert await _counts(bus, "c1") == {
         "campaign-started": 1,
-        "phase-started": 1,
+        "phase-started": 2,
         "baseline-evaluated": 2,
         "exploration-finished": 1,
-        "phase-finished": 1,
+        "phase-finished": 2,
+        "harness-reviewed": 1,
+        "harness-tested": 1,
+        "harness-rejected": 1,
     }
 
 

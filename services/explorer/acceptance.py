@@ -1,0 +1,135 @@
+"""Phase 2 with the builtin brain: review the adapter's harness, attack it with the known hacks, and
+accept it (frozen by digest) or reject it, naming what got through.
+
+The attacks run against a copy of the adapter folder, so a harness that fails to contain them damages
+only the copy. A positive control comes first: the adapter's own candidate must grade valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import structlog
+
+from hacks import Hack, assemble, judge, suite
+from shared.domain import Budget, Domain, load_domain
+from shared.events import (
+    CampaignStarted,
+    HarnessAccepted,
+    HarnessRejected,
+    HarnessReviewed,
+    HarnessTested,
+    Payload,
+)
+from shared.grading import Check, evaluate
+from shared.sandbox import isolation
+from shared.settings import Settings
+
+__all__ = ["ATTACK_SECONDS", "accept", "review"]
+
+ATTACK_SECONDS = 20.0  # a hack's run limit: the sleeper waits this long, honest fits take a few seconds
+_ATTACK_DISK_MB = 256
+_AT_ONCE = 3
+HONEST = "honest-candidate"
+log = structlog.get_logger(__name__)
+
+
+def review(domain: Domain, campaign: CampaignStarted) -> HarnessReviewed:
+    """The builtin critic: what can be said of the harness without running it."""
+    findings: list[str] = []
+    failed = False
+    harness = domain.manifest.entry.harness
+    if harness in domain.candidate_files():
+        findings.append(
+            f"fail: the harness {harness} is among the candidate's files, which a candidate changes"
+        )
+        failed = True
+    held_out = domain.held_out(campaign.data)
+    if held_out:
+        findings.append(f"held-out data masked from candidates: {', '.join(str(p) for p in held_out)}")
+    else:
+        findings.append("note: no held-out data declared; the harness must keep its test split out of reach")
+    sandbox = isolation(Settings.load().sandbox)
+    findings.append(f"sandbox: {sandbox.mode} ({sandbox.detail})")
+    for missing in sandbox.missing:
+        findings.append(f"{'warning' if campaign.unsafe_no_sandbox else 'fail'}: sandbox lacks {missing}")
+        failed = failed or not campaign.unsafe_no_sandbox
+    digest = domain.harness_digest()
+    return HarnessReviewed(
+        harness_digest=digest, verdict="fail" if failed else "pass", findings=tuple(findings)
+    )
+
+
+async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) -> list[Payload]:
+    """The review, the test of the harness and its acceptance or rejection, in that order.
+
+    `baselines` are the names of the baselines the harness graded during exploration.
+    """
+    domain = load_domain(campaign.domain)
+    digest = domain.harness_digest()
+    reviewed = review(domain, campaign)
+    copy = load_domain(str(shutil.copytree(domain.root, scratch / "adapter")))
+    budget = copy.manifest.budget.model_copy(
+        update={
+            "run_seconds": min(copy.manifest.budget.run_seconds, ATTACK_SECONDS),
+            "run_disk_mb": min(copy.manifest.budget.run_disk_mb, _ATTACK_DISK_MB),
+        }
+    )
+    outcomes: dict[str, str] = {}
+    failed: list[str] = []
+    honest = await evaluate(copy, scratch / HONEST, data=campaign.data)
+    outcomes[HONEST] = f"valid, graded {honest.value:.6g}" if honest.valid else _reasons(honest.failures)
+    if not honest.valid:
+        failed.append(HONEST)
+    for name in sorted({b.name for b in domain.manifest.baselines} - baselines):
+        failed.append(f"baseline {name}")
+        outcomes[f"baseline {name}"] = "the harness did not grade it"
+    stopped = await _attack(copy, scratch, budget, campaign.data, outcomes)
+    failed += [name for name, ok in stopped.items() if not ok]
+    tested = HarnessTested(
+        harness_digest=digest, passed=sum(stopped.values()), failed=tuple(failed), outcomes=outcomes
+    )
+    reasons = [f for f in reviewed.findings if f.startswith("fail:")]
+    reasons += [f"{name}: {outcomes[name]}" for name in failed]
+    if domain.harness_digest() != digest:
+        reasons.append("the adapter's files changed while its harness was tested")
+    if reasons and not campaign.unsafe_no_sandbox:
+        return [reviewed, tested, HarnessRejected(harness_digest=digest, reasons=tuple(reasons))]
+    return [reviewed, tested, HarnessAccepted(harness_digest=digest)]
+
+
+async def _attack(
+    copy: Domain, scratch: Path, budget: Budget, data: str | None, outcomes: dict[str, str]
+) -> dict[str, bool]:
+    """Run every hack (a few at a time) with a listener on loopback that none may reach."""
+    reached: list[str] = []
+
+    async def knock(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    listener = await asyncio.start_server(knock, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    limit = asyncio.Semaphore(_AT_ONCE)
+    stopped: dict[str, bool] = {}
+
+    async def attack(hack: Hack) -> None:
+        async with limit:
+            folder = scratch / "hacks" / hack.name
+            candidate = assemble(hack, copy, folder / "candidate", budget, data, port=port)
+            verdict = await evaluate(copy, folder / "run", candidate=candidate, data=data, budget=budget)
+            stopped[hack.name], outcomes[hack.name] = judge(hack, verdict)
+            log.info("hack_tried", hack=hack.name, stopped=stopped[hack.name], how=outcomes[hack.name])
+
+    async with listener:
+        await asyncio.gather(*(attack(hack) for hack in suite(copy)))
+    if reached:
+        stopped["open-network-socket"] = False
+        outcomes["open-network-socket"] = f"got through: reached the host's loopback from {reached[0]}"
+    return stopped
+
+
+def _reasons(failures: list[Check]) -> str:
+    return "invalid: " + "; ".join(f"{check.name}: {check.reason}" for check in failures)
