@@ -62,6 +62,7 @@ def run_campaign(
     experiments: int | None,
     console: Console,
     on_tick: Hook | None = None,
+    unsafe_no_sandbox: bool = False,
 ) -> CampaignResult:
     """Run a campaign on `domain_ref` (a built-in name or an adapter folder) to its end."""
     domain = load_domain(domain_ref)
@@ -80,6 +81,7 @@ def run_campaign(
             max_wall_seconds=budget.campaign_seconds,
             patience=budget.patience,
         ),
+        unsafe_no_sandbox=unsafe_no_sandbox,
     )
     folder = settings.home / "campaigns" / campaign_id
     with Stack(settings) as stack:

@@ -126,6 +126,12 @@ _chaos = click.option(
 _data = click.option(
     "--data", type=click.Path(exists=True, dir_okay=False), help="Your own data file (CSV/Parquet)."
 )
+_unsafe = click.option(
+    "--unsafe-no-sandbox",
+    "unsafe",
+    is_flag=True,
+    help="Start even without a sandbox, or with a harness that lets a known hack through.",
+)
 
 
 @main.command(name="run")
@@ -137,11 +143,18 @@ _data = click.option(
 @_experiments
 @_home
 @_chaos
+@_unsafe
 def run_command(
-    domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None, chaos: bool
+    domain_ref: str,
+    data: str | None,
+    workers: int,
+    experiments: int | None,
+    home: Path | None,
+    chaos: bool,
+    unsafe: bool,
 ) -> None:
     """Run a whole campaign (explore, baselines, experiments, playbook) with the builtin brain, offline."""
-    _run(domain_ref, data, workers, experiments, home, chaos)
+    _run(domain_ref, data, workers, experiments, home, chaos, unsafe)
 
 
 @main.command()
@@ -152,18 +165,34 @@ def run_command(
 )
 @_home
 @_chaos
-def demo(data: str | None, workers: int, experiments: int, home: Path | None, chaos: bool) -> None:
+@_unsafe
+def demo(
+    data: str | None, workers: int, experiments: int, home: Path | None, chaos: bool, unsafe: bool
+) -> None:
     """The offline demo: a traffic-forecasting campaign on real sensor counts, no API key needed."""
-    _run("traffic", data, workers, experiments, home, chaos)
+    _run("traffic", data, workers, experiments, home, chaos, unsafe)
 
 
 def _run(
-    domain_ref: str, data: str | None, workers: int, experiments: int | None, home: Path | None, chaos: bool
+    domain_ref: str,
+    data: str | None,
+    workers: int,
+    experiments: int | None,
+    home: Path | None,
+    chaos: bool,
+    unsafe: bool,
 ) -> None:
     from alphalab.campaign import run_campaign
     from alphalab.chaos import Chaos
+    from shared.sandbox import isolation
 
     settings = Settings.load(home=home)
+    sandbox = isolation(settings.sandbox)
+    if sandbox.mode == "none" and not unsafe:
+        raise ConfigError(
+            f"no sandbox for candidate code here ({sandbox.detail}); install bubblewrap, "
+            "see `alphalab doctor`, or pass --unsafe-no-sandbox to run candidates unconfined"
+        )
     console = Console()
     configure_logging("console", "warning")  # the progress bar is the CLI's voice; services log to files
     monkey = Chaos() if chaos else None
@@ -175,6 +204,7 @@ def _run(
         experiments=experiments,
         console=console,
         on_tick=monkey,
+        unsafe_no_sandbox=unsafe,
     )
     if monkey is not None:
         console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
@@ -188,6 +218,68 @@ def _run(
     lines.append(("replay", f"alphalab replay --home {settings.home} --campaign {result.campaign_id} --json"))
     for label, value in lines:
         console.print(f"{label:>24}  {value}", soft_wrap=True, highlight=False)
+
+
+@main.command()
+@click.option(
+    "--domain", "domain_ref", required=True, help="A built-in domain's name or your adapter folder."
+)
+@click.argument("candidate", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_data
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file of hyperparameters for the candidate (default: none, its own defaults).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as one JSON document.")
+def evaluate(
+    domain_ref: str, candidate: Path, data: str | None, config_file: Path | None, seed: int, as_json: bool
+) -> None:
+    """Grade one candidate folder with the domain's harness, sandboxed; exit 1 if it is invalid."""
+    import tempfile
+
+    from shared.domain import load_domain
+    from shared.grading import evaluate as grade
+
+    domain = load_domain(domain_ref)
+    config = json.loads(config_file.read_text()) if config_file else {}
+    with tempfile.TemporaryDirectory(prefix="alphalab-evaluate-") as scratch:
+        verdict = asyncio.run(
+            grade(
+                domain,
+                Path(scratch) / "run",
+                candidate=candidate.resolve(),
+                config=config,
+                seed=seed,
+                data=data,
+            )
+        )
+    if as_json:
+        click.echo(json.dumps(verdict.to_json(), indent=2))
+    else:
+        Console().print(render.verdict_table(verdict, domain.manifest.metric.name))
+    sys.exit(0 if verdict.valid else 1)
+
+
+@main.command()
+def doctor() -> None:
+    """Say which sandbox isolation is active for candidate code here, and what is missing."""
+    from shared.sandbox import isolation
+
+    sandbox = isolation(Settings.load().sandbox)
+    console = Console()
+    console.print(f"sandbox: [bold]{sandbox.mode}[/] - {sandbox.detail}", highlight=False)
+    for aspect, how in sandbox.protections:
+        console.print(f"  [green]ok[/]       {aspect:14} {how}", highlight=False, soft_wrap=True)
+    for missing in sandbox.missing:
+        console.print(f"  [red]missing[/]  {missing}", highlight=False)
+    if sandbox.missing:
+        console.print(
+            "To isolate candidates fully: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)."
+        )
+    sys.exit(0 if sandbox.complete else 1)
 
 
 # --- the event log ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from shared.grading import Verdict
 from shared.projections import CampaignView
 from shared.projections.leaderboard import Row
 
@@ -131,3 +132,19 @@ def campaign(view: CampaignView) -> Group:
     return Group(
         heading, leaderboard_table(view), playbook_table(view), kanban_table(view), budget_table(view)
     )
+
+
+def verdict_table(verdict: Verdict, metric: str) -> Table:
+    """One grading: each check passed or failed with its reason, then the metrics."""
+    title = (
+        f"valid: {metric} = {verdict.value:.6g}" if verdict.valid and verdict.value is not None else "INVALID"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("check")
+    table.add_column("")
+    table.add_column("reason", overflow="fold")
+    for check in verdict.checks:
+        table.add_row(check.name, "[green]ok[/]" if check.passed else "[red]failed[/]", check.reason)
+    for name, value in verdict.metrics.items():
+        table.add_row(f"metric {name}", "", f"{value:.6g}")
+    return table
