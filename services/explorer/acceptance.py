@@ -53,9 +53,11 @@ def review(domain: Domain, campaign: CampaignStarted) -> HarnessReviewed:
         findings.append("note: no held-out data declared; the harness must keep its test split out of reach")
     sandbox = isolation(Settings.load().sandbox)
     findings.append(f"sandbox: {sandbox.mode} ({sandbox.detail})")
+    # An incomplete sandbox is a warning: the attacks that follow show whether it holds. None at all fails.
+    unconfined = sandbox.mode == "none" and not campaign.unsafe_no_sandbox
     for missing in sandbox.missing:
-        findings.append(f"{'warning' if campaign.unsafe_no_sandbox else 'fail'}: sandbox lacks {missing}")
-        failed = failed or not campaign.unsafe_no_sandbox
+        findings.append(f"{'fail' if unconfined else 'warning'}: sandbox lacks {missing}")
+    failed = failed or unconfined
     digest = domain.harness_digest()
     return HarnessReviewed(
         harness_digest=digest, verdict="fail" if failed else "pass", findings=tuple(findings)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.sandbox import Limits, clean_env, run, run_async
+from shared.errors import ConfigError
+from shared.sandbox import Access, Limits, clean_env, isolation, run, run_async
 
 
 def _python(code: str) -> list[str]:
@@ -158,3 +161,108 @@ async def test_cancelling_run_async_kills_the_group(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert _eventually(lambda: not _alive(grandchild))
+
+
+# --- isolation: what a sandboxed process can see and reach ---------------------------------------
+
+PROBE = """
+import json, os, socket
+seen = {}
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
+    seen["loopback"] = True
+except OSError:
+    seen["loopback"] = False
+seen["hidden"] = open(HIDDEN).read() if os.path.exists(HIDDEN) else None
+try:
+    open(OUTSIDE, "w").write("x")
+    seen["wrote outside"] = True
+except OSError:
+    seen["wrote outside"] = False
+open("inside.txt", "w").write("x")
+seen["secret"] = os.environ.get("ANTHROPIC_API_KEY")
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("mode", ["bubblewrap", "namespaces"])
+def test_a_sandboxed_process_cannot_reach_the_network_held_out_data_or_other_files(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each isolation mode that works here cuts the network and masks held-out data; bubblewrap also
+    keeps every file outside the workspace out of reach."""
+    try:
+        isolation(mode)
+    except ConfigError as err:
+        pytest.skip(str(err))
+    monkeypatch.setenv("ALPHALAB_SANDBOX", mode)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-must-not-leak")
+    server = socket.create_server(("127.0.0.1", 0))
+    held_out = tmp_path / "held-out" / "targets.csv"
+    held_out.parent.mkdir()
+    held_out.write_text("the answers")
+    outside = tmp_path / "outside.txt"
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    code = PROBE.replace("PORT", str(server.getsockname()[1]))
+    code = code.replace("HIDDEN", repr(str(held_out))).replace("OUTSIDE", repr(str(outside)))
+    access = Access(workspace, hidden=(held_out.parent,))
+    outcome = run(_python(code), cwd=workspace, limits=Limits(wall_seconds=30), access=access)
+    server.close()
+    assert outcome.returncode == 0, outcome.stderr_tail
+    seen = json.loads(outcome.stdout_tail)
+    assert seen["loopback"] is False and seen["hidden"] in (None, "") and seen["secret"] is None
+    assert (workspace / "inside.txt").exists()
+    if isolation(mode).own_user:
+        assert seen["wrote outside"] is False and not outside.exists()
+
+
+def test_a_read_only_workspace_cannot_be_written(tmp_path: Path) -> None:
+    if isolation().mode == "none":
+        pytest.skip("no sandbox here")
+    code = "open('cache.txt', 'w').write('what I was shown')"
+    outcome = run(
+        _python(code), cwd=tmp_path, limits=Limits(wall_seconds=30), access=Access(tmp_path, writable=False)
+    )
+    assert outcome.returncode != 0 and not (tmp_path / "cache.txt").exists()
+
+
+ESCAPE_THE_SESSION = """
+import subprocess, time
+subprocess.Popen(["sleep", "60"], start_new_session=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_that_starts_its_own_session_is_killed_with_the_run(tmp_path: Path) -> None:
+    """With a uid per run, the kill reaches processes outside the run's process group."""
+    if not isolation().own_user:
+        pytest.skip("runs have no uid of their own here")
+    limits = Limits(wall_seconds=2)
+    outcome = run(_python(ESCAPE_THE_SESSION), cwd=tmp_path, limits=limits, access=Access(tmp_path))
+    assert (
+        outcome.violation == "wall"
+        and outcome.failure(limits) == "exceeded 2 s of wall-clock time and was killed"
+    )
+    assert _eventually(lambda: not _processes_of_runs())
+
+
+def test_a_workspace_over_its_disk_limit_is_killed(tmp_path: Path) -> None:
+    code = "import os, time\nfor i in range(100):\n    open(f'f{i}', 'wb').write(os.urandom(1 << 20))\n"
+    code += "time.sleep(30)"
+    limits = Limits(wall_seconds=30, disk_mb=20)
+    outcome = run(_python(code), cwd=tmp_path, limits=limits, access=Access(tmp_path))
+    assert outcome.violation == "disk" and "wrote more than 20 MB of workspace" in (
+        outcome.failure(limits) or ""
+    )
+
+
+def _processes_of_runs() -> list[str]:
+    return [p for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) >= 100_000 and _alive(int(p))]
+
+
+def _uid_of(pid: str) -> int:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return -1
