@@ -106,8 +106,8 @@ def assemble(
         **extra,
     }
     (folder / Path(entry).with_name("hack.json")).write_text(json.dumps(settings))
-    for name, target in hack.links.items():
-        os.symlink(target, folder / name)
+    for name, pointee in hack.links.items():
+        os.symlink(pointee, folder / name)
     return folder
 
 

@@ -154,10 +154,11 @@ async def evaluate(
     for reason in result.get("failures") or []:
         checks.append(Check("predict", False, str(reason)))
     value = result.get("value")
-    finite = isinstance(value, int | float) and math.isfinite(value)
-    checks.append(Check("metric", finite, "" if finite else f"the harness gave no finite value ({value!r})"))
+    graded = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    reason = "" if graded is not None else f"the harness gave no finite value ({value!r})"
+    checks.append(Check("metric", graded is not None, reason))
     metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if isinstance(v, int | float)}
-    return verdict(value=float(value) if finite else None, metrics=metrics, spent=spent, log=log)
+    return verdict(value=graded, metrics=metrics, spent=spent, log=log)
 
 
 def _ran(name: str, outcome: Outcome, what: str) -> Check:

@@ -28,7 +28,7 @@ class Access:
 
 def python_roots() -> tuple[Path, ...]:
     """The folders this interpreter and its packages live in, outermost only, resolved."""
-    candidates = [
+    candidates: list[str | Path] = [
         sys.prefix,
         sys.base_prefix,
         sys.exec_prefix,
