@@ -87,6 +87,7 @@ EMITS: dict[str, set[str]] = {
         "harness-reviewed",
         "harness-tested",
         "harness-accepted",
+        "harness-rejected",
         "baseline-evaluated",
         "llm-call-finished",
         "agent-turn",
