@@ -208,6 +208,13 @@ def _run(
     )
     if monkey is not None:
         console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
+    if result.view.harness == "rejected":
+        console.print(render.harness_table(result.view))
+        console.print(
+            f"[red]The campaign did not start: the harness {result.view.harness_digest} was rejected.[/]"
+        )
+        sys.exit(1)
+    console.print(render.harness_table(result.view))
     console.print(render.leaderboard_table(result.view, top=10))
     console.print(render.versus_baselines_table(result.view))
     console.print(render.playbook_table(result.view))

@@ -148,3 +148,19 @@ def verdict_table(verdict: Verdict, metric: str) -> Table:
     for name, value in verdict.metrics.items():
         table.add_row(f"metric {name}", "", f"{value:.6g}")
     return table
+
+
+def harness_table(view: CampaignView) -> Table:
+    """Phase 2: what stopped each known hack, or how it got through, and the verdict on the harness."""
+    table = Table(
+        title=f"Harness {view.harness}: {view.harness_digest or '(not tested)'}", title_justify="left"
+    )
+    table.add_column("attack")
+    table.add_column("outcome", overflow="fold")
+    outcomes = view.harness_tested.outcomes if view.harness_tested else {}
+    failed = set(view.harness_tested.failed) if view.harness_tested else set()
+    for name, outcome in outcomes.items():
+        table.add_row(f"[red]{name}[/]" if name in failed else name, outcome)
+    for reason in view.harness_reasons:
+        table.add_row("[red]rejected[/]", reason)
+    return table

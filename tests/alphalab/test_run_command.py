@@ -78,3 +78,35 @@ def test_an_invalid_adapter_is_refused_naming_the_file_and_field(tmp_path: Path)
     assert result.returncode == 2
     assert "domain.toml" in result.stderr and "metric.direction" in result.stderr
     assert not (tmp_path / "lab" / "nats").exists()
+
+
+def test_a_harness_that_lets_a_hack_through_stops_the_campaign_and_says_which(tmp_path: Path) -> None:
+    """A harness that trusts a metrics file in the workspace is rejected in Phase 2: no experiment runs,
+    and the CLI names the hack that got through."""
+    adapter = tmp_path / "leaky"
+    shutil.copytree(builtin_domains()["traffic"], adapter)
+    harness = adapter / "harness.py"
+    claimed = "(arguments.workspace / 'metrics.json')"
+    leak = f"json.loads({claimed}.read_text()) if {claimed}.exists() else grade("
+    harness.write_text(harness.read_text().replace("result = grade(", f"result = {leak}", 1))
+    home = tmp_path / "lab"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHALAB_")}
+    args = ["run", "--domain", str(adapter), "--experiments", "3", "--workers", "1", "--home", str(home)]
+    result = subprocess.run([_ALPHALAB, *args], capture_output=True, text=True, timeout=400, env=env)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "The campaign did not start" in result.stdout
+    assert "write-metrics-file" in result.stdout and "planted score" in result.stdout
+
+    replayed = json.loads(
+        subprocess.run(
+            [_ALPHALAB, "replay", "--home", str(home), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    )
+    (view,) = replayed["campaigns"].values()
+    assert view["harness"]["status"] == "rejected" and view["status"] == "finished"
+    assert any(reason.startswith("write-metrics-file: got through") for reason in view["harness"]["reasons"])
+    assert view["kanban"]["columns"] == {} and view["budget"]["experiments"] == 0
