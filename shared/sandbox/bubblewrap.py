@@ -31,13 +31,14 @@ def command(argv: Sequence[str], *, cwd: Path, access: Access, uid: int | None, 
     bwrap = shutil.which(BWRAP) or BWRAP
     args = [bwrap, *_NAMESPACES, "--die-with-parent", "--new-session"]
     args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if uid is not None else ["--unshare-user"]
+    # /tmp first: the binds below may lie inside it (a venv or a workspace under /tmp).
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * MIB), "--tmpfs", "/tmp"]
     for path in SYSTEM_PATHS:
         args += ["--ro-bind-try", path, path]
     for root in python_roots():
         args += [*_traversable_parents(root), "--ro-bind", str(root), str(root)]
     for device in sorted(glob.glob("/dev/nvidia*")):  # GPUs, where there are any
         args += ["--dev-bind", device, device]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * MIB), "--tmpfs", "/tmp"]
     workspace = access.workspace.resolve()
     args += [*_traversable_parents(workspace), "--bind" if access.writable else "--ro-bind"]
     args += [str(workspace), str(workspace)]

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.sandbox.access import Access
+from shared.sandbox.access import Access, python_roots
 
 __all__ = ["drop_to", "enter", "reachable_by_anyone"]
 
@@ -39,8 +39,9 @@ def enter(access: Access, tmp_mb: int) -> Callable[[], None]:
     """The function a child runs before exec to enter its namespaces; paths are resolved here, once."""
     workspace = access.workspace.resolve()
     hidden = [(str(p), p.is_dir()) for p in access.hidden if p.exists()]
-    # A private /tmp over the workspace itself would hide it: then /tmp stays shared.
-    scratch = [s for s in _SCRATCH if os.path.isdir(s) and not workspace.is_relative_to(s)]
+    # A private /tmp over the workspace or the interpreter would hide them: then /tmp stays shared.
+    needed = [workspace, *python_roots()]
+    scratch = [s for s in _SCRATCH if os.path.isdir(s) and not any(p.is_relative_to(s) for p in needed)]
 
     def apply() -> None:
         _check(_libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS), "unshare")
