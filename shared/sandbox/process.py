@@ -145,14 +145,7 @@ def started(
     """Start `argv` in `cwd`, watched; on leaving, kill whatever of it is left and reap it."""
     launch = _launch(argv, limits, access, cwd)
     process = subprocess.Popen(
-        launch.argv,
-        cwd=cwd,
-        env=_with_home(env, cwd),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,
-        preexec_fn=launch.preexec,
+        launch.argv, stdin=stdin, stdout=stdout, stderr=stderr, **_spawning(launch, cwd, env)
     )
     watch = _Watch(process.pid, launch.uid, limits, access)
     try:
@@ -201,14 +194,7 @@ async def run_async(
         begun = time.monotonic()
         launch = _launch(argv, limits, access, cwd)
         process = await asyncio.create_subprocess_exec(
-            *launch.argv,
-            cwd=cwd,
-            env=_with_home(env, cwd),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=launch.preexec,
+            *launch.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **_spawning(launch, cwd, env)
         )
         watch = _Watch(process.pid, launch.uid, limits, access)
         try:
@@ -231,6 +217,11 @@ class _Launch:
     argv: list[str]
     preexec: Callable[[], None]
     uid: int | None  # the run's own uid, where it has one
+
+
+def _spawning(launch: _Launch, cwd: Path, env: Mapping[str, str] | None) -> dict[str, Any]:
+    """How every sandboxed child is started: in `cwd`, a session of its own, the launch's pre-exec."""
+    return {"cwd": cwd, "env": _with_home(env, cwd), "start_new_session": True, "preexec_fn": launch.preexec}
 
 
 def _launch(argv: Sequence[str], limits: Limits, access: Access | None, cwd: Path) -> _Launch:

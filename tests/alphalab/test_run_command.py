@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,19 @@ def _noisy_counts(path: Path, days: int = 14, sensors: int = 3) -> None:
     path.write_text("timestamp," + ",".join(f"s{i}" for i in range(sensors)) + "\n" + "\n".join(rows) + "\n")
 
 
+def _replayed(home: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The one campaign in `home`'s ledger, as `alphalab replay --json` rebuilds it."""
+    done = subprocess.run(
+        [_ALPHALAB, "replay", "--home", str(home), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    (view,) = json.loads(done.stdout)["campaigns"].values()
+    return view  # type: ignore[no-any-return]
+
+
 def test_run_takes_a_users_adapter_folder_and_data(tmp_path: Path) -> None:
     """A copied adapter folder plus a CSV runs a whole campaign; the ledger records both as given."""
     adapter = tmp_path / "my-adapter"
@@ -42,16 +56,7 @@ def test_run_takes_a_users_adapter_folder_and_data(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Best result against every baseline" in result.stdout
 
-    replayed = json.loads(
-        subprocess.run(
-            [_ALPHALAB, "replay", "--home", str(home), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        ).stdout
-    )
-    (view,) = replayed["campaigns"].values()
+    view = _replayed(home, env)
     assert (view["domain"], view["data"], view["status"]) == (str(adapter), str(data), "finished")
     rows = view["leaderboard"]["rows"]
     assert sorted(r["label"] for r in rows if r["baseline"]) == [
@@ -97,16 +102,7 @@ def test_a_harness_that_lets_a_hack_through_stops_the_campaign_and_says_which(tm
     assert "The campaign did not start" in result.stdout
     assert "write-metrics-file" in result.stdout and "planted score" in result.stdout
 
-    replayed = json.loads(
-        subprocess.run(
-            [_ALPHALAB, "replay", "--home", str(home), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        ).stdout
-    )
-    (view,) = replayed["campaigns"].values()
+    view = _replayed(home, env)
     assert view["harness"]["status"] == "rejected" and view["status"] == "finished"
     assert any(reason.startswith("write-metrics-file: got through") for reason in view["harness"]["reasons"])
     assert view["kanban"]["columns"] == {} and view["budget"]["experiments"] == 0
