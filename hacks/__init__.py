@@ -38,12 +38,6 @@ class Hack:
     rejected_by: str | None = None
     links: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def summary(self) -> str:
-        """The first line of the attempt's docstring: what it tries."""
-        text = self.source.read_text()
-        return text.split('"""')[1].strip().splitlines()[0] if '"""' in text else self.name
-
 
 def _attempt(stem: str, rejected_by: str | None = None, links: dict[str, str] | None = None) -> Hack:
     return Hack(stem.replace("_", "-"), ATTEMPTS / f"{stem}.py", rejected_by, links or {})

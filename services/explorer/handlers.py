@@ -26,6 +26,7 @@ from shared.domain import load_domain
 from shared.errors import MalformedEvent
 from shared.events import (
     SUBJECT_PREFIX,
+    BaselineEvaluated,
     CampaignStarted,
     Event,
     ExplorationFinished,
@@ -109,7 +110,7 @@ class Explorer:
         graded = {
             name
             for name in _baseline_names(event.payload)
-            if _event_id(event.campaign_id, f"baseline-evaluated:{name}") in done
+            if _event_id(event.campaign_id, f"{BaselineEvaluated.TYPE}:{name}") in done
         }
         try:
             async with _in_progress(delivery):
@@ -117,9 +118,9 @@ class Explorer:
                     payloads = await accept(event.payload, Path(scratch), graded)
         except Exception as err:
             if delivery.num_delivered >= MAX_DELIVER:
-                digest = "sha256:" + "0" * 64
                 rejected = HarnessRejected(
-                    harness_digest=digest, reasons=(f"testing the harness failed: {err}"[:500],)
+                    harness_digest=load_domain(event.payload.domain).harness_digest(),
+                    reasons=(f"testing the harness failed: {err}"[:500],),
                 )
                 await self._publish(event, [rejected, PhaseFinished(phase="harness", outcome="failed")], done)
             raise
