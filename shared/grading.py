@@ -28,6 +28,7 @@ from shared.sandbox import Access, Limits, Outcome, run_async
 __all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"]
 
 HARNESS_SECONDS = 120.0
+_HARNESS_LIMITS = Limits(wall_seconds=HARNESS_SECONDS)  # trusted code: a clock, nothing else
 CONFIG_FILE = "config.json"
 _FIT_FILE_MB = 512
 _FIT_PROCESSES = 256  # threads count too
@@ -99,9 +100,7 @@ async def evaluate(
 
     async def harness(command: str, *args: str) -> Outcome:
         argv = domain.harness_argv(command, "--workspace", str(workspace), *args, *data_args)
-        return await run_async(
-            argv, cwd=scratch, limits=Limits(wall_seconds=HARNESS_SECONDS), access=None, on_tick=on_tick
-        )
+        return await run_async(argv, cwd=scratch, limits=_HARNESS_LIMITS, access=None, on_tick=on_tick)
 
     def verdict(
         *,
@@ -162,7 +161,7 @@ async def evaluate(
 
 
 def _ran(name: str, outcome: Outcome, what: str) -> Check:
-    failure = outcome.failure(Limits(wall_seconds=HARNESS_SECONDS))
+    failure = outcome.failure(_HARNESS_LIMITS)
     if failure is None:
         return Check(name, True)
     return Check(name, False, f"{what} {failure}: {outcome.stderr_tail.strip()[-_LOG_CHARS:]}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,13 @@ from data import Series, load_series
 from evaluation import HORIZONS, history_steps, metrics, split, targets, test_origins
 from grading import grade
 
-from shared.domain import MANIFEST_FILE, Budget, load_domain
+from shared.domain import load_domain
 from shared.errors import ConfigError
 
-# The limits for the predict step default to this adapter's own budget, the one the worker fits under.
-BUDGET = Budget.model_validate(
-    tomllib.loads((Path(__file__).parent / MANIFEST_FILE).read_text()).get("budget", {})
-)
+# The limits for the predict step default to this adapter's own budget, the one the worker fits under;
+# the manifest also names the held-out data the predict step must not see.
+ADAPTER = load_domain(str(Path(__file__).parent))
+BUDGET = ADAPTER.manifest.budget
 
 
 def baselines(series: Series, source: str) -> dict[str, Any]:
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "prepare":
             result = prepare(series, source, arguments.workspace)
         else:
-            hidden = load_domain(str(Path(__file__).parent)).held_out(arguments.data and str(arguments.data))
+            hidden = ADAPTER.held_out(arguments.data and str(arguments.data))
             result = grade(
                 series,
                 split(series, source),

@@ -38,11 +38,10 @@ async def execute(
             metrics=verdict.metrics,
             wall_seconds=verdict.wall_seconds,
         )
-    failures = verdict.failures or [c for c in verdict.checks if c.name == "metric"]
-    return RunFailed(
+    return RunFailed(  # an invalid verdict always holds a failed check: no value fails `metric`
         run_id=run_id,
         proposal_id=proposal_id,
-        error="; ".join(f"{check.name}: {check.reason}" for check in failures) or "no value",
+        error="; ".join(f"{check.name}: {check.reason}" for check in verdict.failures),
         log_tail=verdict.log_tail,
         wall_seconds=verdict.wall_seconds,
     )

@@ -235,20 +235,21 @@ def _launch(argv: Sequence[str], limits: Limits, access: Access | None, cwd: Pat
         _give(access.workspace, uid)
     elif limits.processes is not None and os.geteuid() != 0:
         wanted = rlimit.rlimits(limits, processes_already=_processes_of(os.getuid()))
+    apply_limits = functools.partial(rlimit.apply, wanted)
     if mode.mode == "bubblewrap":
         wrapped = bubblewrap.command(argv, cwd=cwd, access=access, uid=uid, tmp_mb=limits.tmp_mb)
-        return _Launch(wrapped, functools.partial(rlimit.apply, wanted), uid)
+        return _Launch(wrapped, apply_limits, uid)
     if mode.mode == "namespaces":
         enter = namespaces.enter(access, limits.tmp_mb)
 
         def confine() -> None:
             enter()
-            rlimit.apply(wanted)
+            apply_limits()
             if uid is not None:
                 namespaces.drop_to(uid)
 
         return _Launch(list(argv), confine, uid)
-    return _Launch(list(argv), functools.partial(rlimit.apply, wanted), uid)
+    return _Launch(list(argv), apply_limits, uid)
 
 
 class _Watch:
