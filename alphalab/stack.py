@@ -1,7 +1,10 @@
 """The processes one `alphalab up` runs: NATS (embedded unless a URL is configured) and services.
 
 Services are crash-only: one that exits with an error is started again (its state is in the event
-log and the ledger, so a restart resumes), with a back-off so a service that cannot start does not spin.
+log and the ledger, so a restart resumes), with a back-off so a service that cannot start does not spin
+(counting only crashes in a row: a service that ran for a while before it died starts again at once).
+One that is alive but stuck (its heartbeat fresh, its main loop not turning) is killed and restarted.
+The embedded NATS server is tended the same way: restarted on its port and store when it dies.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import structlog
 
 from shared.bus import Bus
 from shared.events import Producer
+from shared.heartbeat import Beat
 from shared.nats_server import EmbeddedNats
 from shared.settings import ENV_PREFIX, Settings
 
@@ -26,6 +30,7 @@ __all__ = ["Stack"]
 
 log = structlog.get_logger(__name__)
 _ROOT = Path(__file__).resolve().parents[1]
+_STEADY_S = 60.0  # a service that ran this long before it died was not crash-looping
 
 
 @dataclass
@@ -33,8 +38,10 @@ class _Child:
     service: str
     name: str
     process: subprocess.Popen[bytes]
-    restarts: int = 0
+    restarts: int = 0  # every start after the first, whatever ended the one before
+    crashes: int = 0  # exits with an error in a row, each without a long run before it
     next_start: float = 0.0
+    started: float = 0.0
 
 
 class Stack:
@@ -84,7 +91,14 @@ class Stack:
                 start_new_session=True,
             )
         previous = self._children.get(name)
-        self._children[name] = _Child(service, name, process, previous.restarts if previous else 0)
+        self._children[name] = _Child(
+            service,
+            name,
+            process,
+            restarts=previous.restarts + 1 if previous else 0,
+            crashes=previous.crashes if previous else 0,
+            started=time.monotonic(),
+        )
         log.debug("service_spawned", service=service, name=name, pid=process.pid)
 
     def kill(self, name: str, *, restart: bool = True) -> None:
@@ -98,20 +112,46 @@ class Stack:
         log.warning("service_sigkilled", service=name, pid=child.process.pid, restart=restart)
 
     def tend(self) -> None:
-        """Restart any service that exited with an error (back-off doubling up to 30 s)."""
+        """Restart embedded NATS if it died, and any service that exited with an error (back-off
+        doubling up to 30 s over crashes in a row)."""
+        if self._nats is not None and not self._nats.running():
+            self._nats.restart()
         now = time.monotonic()
         for child in list(self._children.values()):
             code = child.process.poll()
             if code is None or code == 0:
                 continue
             if child.next_start == 0.0:
-                child.restarts += 1
-                child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                child.crashes = 1 if now - child.started > _STEADY_S else child.crashes + 1
+                child.next_start = now + min(30.0, 0.25 * 2 ** min(child.crashes, 7))
                 log.warning(
                     "service_exited", service=child.name, code=code, restart_in=child.next_start - now
                 )
             elif now >= child.next_start:
                 self.start(child.service, child.name)
+
+    def restart_stuck(self, beats: list[Beat], now: float) -> list[str]:
+        """Kill (so that `tend()` restarts) every service whose heartbeat is fresh but whose main loop
+        has stopped turning; a beat counts only if it comes from the child's current process."""
+        stuck = []
+        for beat in beats:
+            child = self._children.get(beat.instance)
+            if child is None or child.process.poll() is not None:
+                continue
+            if beat.incarnation.startswith(f"{child.process.pid}-") and beat.stuck(now):
+                log.warning("service_stuck", service=child.name, idle_s=round(now - beat.turned_at, 1))
+                self.kill(child.name)
+                stuck.append(child.name)
+        return stuck
+
+    @property
+    def nats(self) -> EmbeddedNats | None:
+        """The embedded NATS server, if this stack runs one."""
+        return self._nats
+
+    def restarts(self) -> dict[str, int]:
+        """How often each service was started again."""
+        return {name: child.restarts for name, child in self._children.items()}
 
     def stop_services(self, names: list[str] | None = None, timeout: float = 15.0) -> None:
         """SIGTERM the named services (default: all), wait for them to drain, SIGKILL stragglers."""

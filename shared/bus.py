@@ -3,49 +3,77 @@
 Publishing sets `Nats-Msg-Id` to the event id, so JetStream drops a republished event inside its
 duplicate window (the ledger's insert-or-ignore covers the rest). Consuming has one error boundary:
 a message that is not a valid event becomes an `event-rejected` record (its bytes kept as a blob) and
-is acked; a handler error naks with a back-off until `max_deliver`, then dead-letters; success acks
-only after the handler returned, i.e. after its effect is durable.
+is acked; a handler error naks with a back-off until `max_deliver` failures, then dead-letters; success
+acks only after the handler returned, i.e. after its effect is durable.
+
+The bus being away is not a handler failure. A handler interrupted by an outage (a NATS error, or any
+error while disconnected) leaves its message for redelivery without spending its budget, and the
+consuming loop waits for the server instead of ending. Handler failures are therefore counted by the
+consumer itself, per message, not read off JetStream's delivery count (which every redelivery after an
+outage or a crash raises); JetStream's own `max_deliver` stays as a generous backstop, for a message that
+kills its handler's process every time: its last delivery is dead-lettered without running it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import nats
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.blobs import BlobStore
 from shared.errors import MalformedEvent, NatsUnavailable
 from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode
 
-__all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM"]
+__all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM", "bus_away"]
 
 STREAM = "ALPHALAB_EVENTS"
 DUPLICATE_WINDOW_S = 120.0
+DELIVERY_BACKSTOP = 50  # JetStream's max_deliver for work consumers: deliveries, whatever ended them
+_BUS_AWAY = (
+    NatsUnavailable,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoRespondersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.FlushTimeoutError,
+    ServiceUnavailableError,
+)
 _CAMPAIGN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """Where a consumed event sits in the stream, and how often it has been delivered."""
+    """Where a consumed event sits in the stream, how often it has been delivered, and how often a
+    handler of this consumer has failed on it before (outages and crashes are not failures)."""
 
     stream_seq: int
     num_delivered: int
     msg: Msg
+    failures: int = 0
 
     async def in_progress(self) -> None:
-        """Tell JetStream a long handler is still working, so the message is not redelivered."""
-        await self.msg.in_progress()
+        """Tell JetStream a long handler is still working, so the message is not redelivered.
+
+        Best effort: while the bus is away the message cannot be redelivered to anyone anyway."""
+        try:
+            await self.msg.in_progress()
+        except Exception as err:
+            if not bus_away(err):
+                raise
+            log.warning("in_progress_failed", error=repr(err))
 
 
 Handler = Callable[[Event, Delivery], Awaitable[None]]
@@ -58,6 +86,7 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream()
         self.producer = producer
         self.blobs = BlobStore(self.js)
+        self._failures: dict[tuple[str, int], int] = {}  # (consumer, stream seq) -> handler failures
 
     @classmethod
     async def connect(cls, url: str, producer: Producer, *, connect_timeout: float = 5.0) -> Bus:
@@ -156,13 +185,16 @@ class Bus:
         durable: str,
         *,
         subject: str = f"{SUBJECT_PREFIX}.>",
-        max_deliver: int = 5,
+        max_deliver: int = DELIVERY_BACKSTOP,
         ack_wait: float = 30.0,
         ack_all: bool = False,
         max_ack_pending: int = 1000,
         start_after: int | None = None,
     ) -> JetStreamContext.PullSubscription:
         """A durable pull consumer; consumers with the same name share (split) the work.
+
+        `max_deliver` is JetStream's limit on deliveries of any kind; handler failures are limited by
+        `consume(max_deliver=...)`.
 
         `start_after` recreates the consumer to deliver from that stream sequence on: for a reader
         that keeps its own position durably (the ledger), which then owns exactly-once itself.
@@ -191,17 +223,21 @@ class Bus:
         *,
         max_deliver: int = 5,
         batch: int = 16,
+        on_turn: Callable[[], None] | None = None,
     ) -> None:
         """Feed each event to `handler` until `stop` is set; acks only after the handler returns.
 
-        A handler still working when `stop` is set is cancelled, its message left unacked for the next
-        consumer: handlers are idempotent, and a long one (a Phase 2 harness test) must not hold up a
-        shutdown.
+        `max_deliver` is how many times a handler may fail on one message before it is dead-lettered.
+        `on_turn` is called on every turn of the loop (a heartbeat's proof of progress). A handler still
+        working when `stop` is set is cancelled, its message left unacked for the next consumer:
+        handlers are idempotent, and a long one (a Phase 2 harness test) must not hold up a shutdown.
         """
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                for msg in await _fetch(subscription, batch):
+                if on_turn is not None:
+                    on_turn()
+                for msg in await self._fetch(subscription, batch):
                     delivery = asyncio.create_task(self._deliver(msg, handler, max_deliver))
                     await asyncio.wait({delivery, stopping}, return_when=asyncio.FIRST_COMPLETED)
                     if not delivery.done():
@@ -227,7 +263,7 @@ class Bus:
         restarts from what it committed, which keeps its log in stream order.
         """
         while not stop.is_set():
-            msgs = await _fetch(subscription, batch)
+            msgs = await self._fetch(subscription, batch)
             if not msgs:
                 continue
             events: list[tuple[Event, Delivery]] = []
@@ -247,24 +283,56 @@ class Bus:
             await self.reject(msg, str(err))
             await msg.ack()
             return
-        delivery = _delivery(msg)
+        delivery = dataclasses.replace(_delivery(msg), failures=self._failures.get(_failure_key(msg), 0))
         with structlog.contextvars.bound_contextvars(
             campaign_id=event.campaign_id,
             event_id=event.event_id,
             event_type=event.type,
             delivery=delivery.num_delivered,
         ):
+            if delivery.num_delivered >= DELIVERY_BACKSTOP:
+                await self._dead_letter(msg, f"delivered {delivery.num_delivered} times without an outcome")
+                return
             try:
                 await handler(event, delivery)
             except Exception as err:
-                log.exception("handler_failed")
-                if delivery.num_delivered >= max_deliver:
-                    await self.reject(msg, f"handler failed {delivery.num_delivered} times: {err!r}")
-                    await msg.term()
-                else:
-                    await msg.nak(delay=min(30.0, 0.5 * 2**delivery.num_delivered))
+                await self._handler_failed(msg, delivery, err, max_deliver)
                 return
+            self._failures.pop(_failure_key(msg), None)
             await msg.ack()
+
+    async def _handler_failed(self, msg: Msg, delivery: Delivery, err: Exception, max_deliver: int) -> None:
+        """Count a real failure (and dead-letter at `max_deliver`); an interruption by the bus is not one."""
+        if bus_away(err) or not self.nc.is_connected:
+            log.warning("handler_interrupted_by_bus", error=repr(err))
+            with contextlib.suppress(Exception):  # if the bus is still away, ack_wait redelivers it
+                await msg.nak(delay=1.0)
+            return
+        log.exception("handler_failed")
+        key = _failure_key(msg)
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        if failures >= max_deliver:
+            await self._dead_letter(msg, f"handler failed {failures} times: {err!r}")
+            self._failures.pop(key, None)
+        else:
+            await msg.nak(delay=min(30.0, 0.5 * 2**failures))
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        await self.reject(msg, reason)
+        await msg.term()
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+        """The next messages, or none after half a second; while the bus is away, none after a pause."""
+        try:
+            return await subscription.fetch(batch, timeout=0.5)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except Exception as err:
+            if not bus_away(err) and self.nc.is_connected:
+                raise
+            log.warning("fetch_interrupted_by_bus", error=repr(err))
+            await asyncio.sleep(0.5)
+            return []
 
     async def consumer_caught_up(self, durable: str) -> bool:
         """True when the durable consumer `durable` has acked every message now in the stream."""
@@ -276,22 +344,37 @@ class Bus:
         return info.ack_floor.stream_seq >= stream.state.last_seq and info.num_pending == 0
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Flush what was published and acked, then close. (Draining would wait on pull
-        subscriptions' buffered messages, which we never handle once stopping: they get redelivered.)"""
+        """Flush what was published and acked, then close, within about `timeout` seconds however the
+        server is doing. (Draining would wait on pull subscriptions' buffered messages, which we never
+        handle once stopping: they get redelivered.)"""
         if self.nc.is_closed:
             return
         try:
             await self.nc.flush(timeout=timeout)
         except (TimeoutError, nats.errors.Error) as err:
             log.warning("flush_failed", error=repr(err))
-        await self.nc.close()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.nc.close()
+        except (TimeoutError, OSError, nats.errors.Error) as err:  # the connection was lost meanwhile
+            log.warning("close_failed", error=repr(err))
 
 
-async def _fetch(subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
-    try:
-        return await subscription.fetch(batch, timeout=0.5)
-    except (TimeoutError, nats.errors.TimeoutError):
-        return []
+def bus_away(err: BaseException) -> bool:
+    """True if `err` (or what caused it) says the NATS server is unreachable for now, not that the
+    work itself failed."""
+    seen = 0
+    current: BaseException | None = err
+    while current is not None and seen < 8:
+        if isinstance(current, _BUS_AWAY):
+            return True
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return False
+
+
+def _failure_key(msg: Msg) -> tuple[str, int]:
+    meta = msg.metadata
+    return meta.consumer or "", meta.sequence.stream
 
 
 def _delivery(msg: Msg) -> Delivery:

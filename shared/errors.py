@@ -14,7 +14,10 @@ class ConfigError(AlphaLabError):
 
 
 class NatsUnavailable(AlphaLabError):
-    """Neither the configured NATS server nor an embedded one could be reached or started."""
+    """The NATS server could not be reached or started, or the bus is away for now (an outage).
+
+    A handler that fails with it (or with any of nats' connection errors) is interrupted, not
+    failing: its message is retried without spending its delivery budget."""
 
 
 class MalformedEvent(AlphaLabError):

@@ -8,17 +8,21 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
 
-from shared.bus import STREAM, Bus
+from shared.bus import STREAM, Bus, bus_away
 from shared.domain import Domain, load_domain
-from shared.errors import MalformedEvent
+from shared.errors import MalformedEvent, NatsUnavailable
 from shared.events import SUBJECT_PREFIX, Event, Payload, decode
 from shared.heartbeat import Heartbeat
 from shared.projections import CampaignView, Lab, evolve
 
 __all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions", "running_campaigns"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,10 @@ class Decision:
 class LiveProjection:
     """Follows the stream from its first event (of one campaign, or all) and folds each one into `lab`.
 
-    Malformed messages are passed over: their `event-rejected` records are events of their own.
+    It follows through an ordered consumer, which lives only in the server's memory: a NATS restart
+    loses it. So the projection keeps the stream sequence it has folded up to and, when its consumer is
+    gone, subscribes again from just after it; a message it has already folded is passed over.
+    Malformed messages are passed over too: their `event-rejected` records are events of their own.
     """
 
     def __init__(self, bus: Bus, *, campaign_id: str | None = None) -> None:
@@ -41,54 +48,114 @@ class LiveProjection:
         self._bus = bus
         self._subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.>"
         self._subscription: JetStreamContext.PushSubscription | None = None
-        self._folded = 0  # consumer sequence of the last message folded
+        self._generation = 0  # which subscription is current; a replaced one's late messages are stale
+        self._stream_seq = 0  # stream sequence of the last message folded
+        self._folded = 0  # consumer sequence (in the current subscription) of the last message folded
+
+    @property
+    def stream_seq(self) -> int:
+        """The stream sequence this projection has folded up to: the position a heartbeat reports."""
+        return self._stream_seq
 
     async def start(self) -> None:
+        await self._subscribe()
+
+    async def _subscribe(self) -> None:
+        await self._unsubscribe()
+        self._generation += 1
+        self._folded = 0
         self._subscription = await self._bus.js.subscribe(
             self._subject,
             stream=STREAM,
-            cb=self._fold,
+            cb=functools.partial(self._fold, self._generation),
             ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.ALL,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self._stream_seq + 1
+            ),
         )
 
-    async def _fold(self, msg: Msg) -> None:
+    async def _unsubscribe(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):  # a consumer the server lost cannot be deleted twice
+                await subscription.unsubscribe()
+
+    async def _fold(self, generation: int, msg: Msg) -> None:
+        sequence = msg.metadata.sequence
+        if generation != self._generation or sequence.stream <= self._stream_seq:
+            return
         with contextlib.suppress(MalformedEvent):
             self.lab = evolve(self.lab, decode(msg.data))
-        self._folded = msg.metadata.sequence.consumer
+        self._stream_seq, self._folded = sequence.stream, sequence.consumer
 
     async def caught_up(self) -> bool:
-        """True when every event now in the stream that this projection follows has been folded."""
-        assert self._subscription is not None, "start() first"
-        info = await self._subscription.consumer_info()
+        """True when every event now in the stream that this projection follows has been folded.
+
+        False while the bus is away; a consumer the server lost is replaced (and this returns False).
+        """
+        assert self._generation, "start() first"
+        try:
+            if self._subscription is None:
+                await self._subscribe()
+            assert self._subscription is not None
+            info = await self._subscription.consumer_info()
+        except NotFoundError:
+            log.warning("projection_consumer_lost", resume_after=self._stream_seq)
+            await self._resubscribe_quietly()
+            return False
+        except Exception as err:
+            if not bus_away(err):
+                raise
+            return False
         delivered = info.delivered.consumer_seq if info.delivered else 0
         return info.num_pending == 0 and self._folded >= delivered
 
+    async def _resubscribe_quietly(self) -> None:
+        try:
+            await self._subscribe()
+        except Exception as err:
+            if not bus_away(err):
+                raise
+            self._subscription = None  # the next caught_up() tries again
+
     async def settle(self, timeout: float = 30.0) -> None:
-        """Wait until caught up, e.g. so that a decision sees the events it just published."""
-        async with asyncio.timeout(timeout):
-            while not await self.caught_up():
-                await asyncio.sleep(0.02)
+        """Wait until caught up, e.g. so that a decision sees the events it just published.
+
+        Raises NatsUnavailable if that takes longer than `timeout`: the bus is away (or far behind)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not await self.caught_up():
+                    await asyncio.sleep(0.02)
+        except TimeoutError as err:
+            raise NatsUnavailable(f"the projection did not catch up with the stream in {timeout:g} s") from err
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        await self._unsubscribe()
 
 
 async def follow(
     bus: Bus, stop: asyncio.Event, every: float, step: Callable[[LiveProjection], Awaitable[None]]
 ) -> None:
     """A service's main loop: keep a projection of the whole stream and, while it is caught up, call
-    `step` on it every `every` seconds, with this instance's heartbeat going."""
+    `step` on it every `every` seconds, with this instance's heartbeat reporting each turn.
+
+    A step interrupted by the bus being away is tried again on a later turn; any other error ends the
+    service (crash-only: it is restarted and rebuilds its projection)."""
     projection = LiveProjection(bus)
     await projection.start()
     try:
-        async with Heartbeat(bus):
+        async with Heartbeat(bus) as heartbeat:
             while not stop.is_set():
-                if await projection.caught_up():
-                    await step(projection)
-                await asyncio.sleep(every)
+                try:
+                    if await projection.caught_up():
+                        await step(projection)
+                except Exception as err:
+                    if not bus_away(err):
+                        raise
+                    log.warning("step_interrupted_by_bus", error=repr(err))
+                heartbeat.turned(projection.stream_seq)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every)
     finally:
         await projection.stop()
 

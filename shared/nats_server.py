@@ -32,19 +32,29 @@ def find_binary() -> str:
 
 
 class EmbeddedNats:
-    """Starts a JetStream server storing under `store_dir`; `url` is valid once entered."""
+    """Starts a JetStream server storing under `store_dir`; `url` is valid once entered.
 
-    def __init__(self, store_dir: Path, *, startup_timeout: float = 15.0) -> None:
+    The first start picks a free port; a later start (after a crash: `running()` is False) takes the
+    same port and store, so clients reconnect to it and find their streams and consumers as they were.
+    """
+
+    def __init__(self, store_dir: Path, *, startup_timeout: float = 15.0, port: int | None = None) -> None:
         self.store_dir = store_dir
         self.log_path = store_dir / "nats-server.log"
         self.url = ""
+        self.port = port
+        self.restarts = 0
         self._timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def start(self) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text("")
-        command = [find_binary(), "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(self.store_dir)]
+        port = str(self.port) if self.port is not None else "-1"
+        command = [find_binary(), "-js", "-a", "127.0.0.1", "-p", port, "-sd", str(self.store_dir)]
         # Logging to a file (not a pipe nobody drains) keeps a chatty server from blocking on stderr;
         # its own session keeps a Ctrl-C at the terminal from killing it before services drain.
         self._process = subprocess.Popen(
@@ -54,10 +64,25 @@ class EmbeddedNats:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        port = self._wait_for_port()
-        self.url = f"nats://127.0.0.1:{port}"
+        self.port = self._wait_for_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
         log.info("nats_started", url=self.url, store=str(self.store_dir), pid=self._process.pid)
         return self.url
+
+    def restart(self) -> None:
+        """Start again on the same port and store after the server died."""
+        if self._process is not None:
+            self._process.wait()
+            self._process = None
+        self.restarts += 1
+        self.start()
+        log.warning("nats_restarted", url=self.url, restarts=self.restarts)
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would (for chaos runs and tests)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
 
     def _wait_for_port(self) -> int:
         assert self._process is not None

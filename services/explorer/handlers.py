@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -21,9 +21,9 @@ from nats.js.errors import NotFoundError
 
 from services.explorer.acceptance import accept
 from services.explorer.explore import Exploration, explore
-from shared.bus import STREAM, Bus, Delivery
+from shared.bus import STREAM, Bus, Delivery, bus_away
 from shared.domain import load_domain
-from shared.errors import MalformedEvent
+from shared.errors import AlphaLabError, MalformedEvent
 from shared.events import (
     SUBJECT_PREFIX,
     BaselineEvaluated,
@@ -62,19 +62,20 @@ log = structlog.get_logger(__name__)
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
     """Explore every campaign that starts, one at a time, until `stop` is set."""
     subscription = await bus.subscription(
-        DURABLE,
-        subject=subject_for("*", CampaignStarted.TYPE),
-        max_deliver=MAX_DELIVER,
-        ack_wait=ACK_WAIT_S,
+        DURABLE, subject=subject_for("*", CampaignStarted.TYPE), ack_wait=ACK_WAIT_S
     )
-    async with Heartbeat(bus):
+    async with Heartbeat(bus) as heartbeat:
         # One message at a time: a prefetched campaign would wait unacked while another is explored.
-        await bus.consume(subscription, Explorer(bus).handle, stop, max_deliver=MAX_DELIVER, batch=1)
+        explorer = Explorer(bus, heartbeat)
+        await bus.consume(
+            subscription, explorer.handle, stop, max_deliver=MAX_DELIVER, batch=1, on_turn=heartbeat.turned
+        )
 
 
 class Explorer:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, heartbeat: Heartbeat | None = None) -> None:
         self._bus = bus
+        self._heartbeat = heartbeat
 
     async def handle(self, event: Event, delivery: Delivery) -> None:
         if not isinstance(event.payload, CampaignStarted):
@@ -83,25 +84,29 @@ class Explorer:
         if _event_id(event.campaign_id, _key(ExplorationFinished())) in done:
             log.info("already_explored")
             await self._publish(event, [PhaseFinished(phase="explore", outcome="explored")], done)
-        else:
-            await self._explore(event, delivery, done)
+        elif not await self._explore(event, delivery, done):
+            return
         verdicts = {_event_id(event.campaign_id, _key(p)) for p in (HarnessAccepted, HarnessRejected)}
         if not verdicts & done:
             await self._test_harness(event, delivery, done)
 
-    async def _explore(self, event: Event, delivery: Delivery, done: set[str]) -> None:
+    async def _explore(self, event: Event, delivery: Delivery, done: set[str]) -> bool:
+        """Explore; False if exploration failed for good (the failure published, the campaign ends)."""
         assert isinstance(event.payload, CampaignStarted)
         await self._publish(event, [PhaseStarted(phase="explore")], done)
         try:
-            async with _in_progress(delivery):
+            async with self._in_progress(delivery):
                 exploration = await explore(event.payload)
         except Exception as err:
-            if delivery.num_delivered >= MAX_DELIVER:  # the last try: the campaign must not wait forever
-                failed = PhaseFinished(phase="explore", outcome=f"failed: {err}"[:500])
-                await self._publish(event, [failed], done)
-            raise
+            if not _final(err, delivery):
+                raise
+            log.exception("exploration_failed")
+            failed = PhaseFinished(phase="explore", outcome=f"failed: {err}"[:500])
+            await self._publish(event, [failed], done)
+            return False
         await self._publish(event, await self._results(exploration), done)
         log.info("explored", findings=len(exploration.findings), baselines=len(exploration.baselines))
+        return True
 
     async def _test_harness(self, event: Event, delivery: Delivery, done: set[str]) -> None:
         """Phase 2: review, attack, then accept or reject; a last failed try rejects, naming the error."""
@@ -113,21 +118,33 @@ class Explorer:
             if _event_id(event.campaign_id, f"{BaselineEvaluated.TYPE}:{name}") in done
         }
         try:
-            async with _in_progress(delivery):
+            async with self._in_progress(delivery):
                 with tempfile.TemporaryDirectory(prefix="alphalab-harness-") as scratch:
                     payloads = await accept(event.payload, Path(scratch), graded)
         except Exception as err:
-            if delivery.num_delivered >= MAX_DELIVER:
-                rejected = HarnessRejected(
-                    harness_digest=load_domain(event.payload.domain).harness_digest(),
-                    reasons=(f"testing the harness failed: {err}"[:500],),
-                )
-                await self._publish(event, [rejected, PhaseFinished(phase="harness", outcome="failed")], done)
-            raise
+            if not _final(err, delivery):
+                raise
+            log.exception("harness_testing_failed")
+            rejected = HarnessRejected(
+                harness_digest=load_domain(event.payload.domain).harness_digest(),
+                reasons=(f"testing the harness failed: {err}"[:500],),
+            )
+            await self._publish(event, [rejected, PhaseFinished(phase="harness", outcome="failed")], done)
+            return
         verdict = payloads[-1]
         outcome = "accepted" if isinstance(verdict, HarnessAccepted) else "rejected"
         await self._publish(event, [*payloads, PhaseFinished(phase="harness", outcome=outcome)], done)
         log.info("harness_tested", outcome=outcome)
+
+    def _in_progress(self, delivery: Delivery) -> contextlib.AbstractAsyncContextManager[None]:
+        """While a long step runs: keep the message (JetStream) and show progress (the heartbeat)."""
+
+        async def tick() -> None:
+            if self._heartbeat is not None:
+                self._heartbeat.turned()
+            await delivery.in_progress()
+
+        return _every(ACK_WAIT_S / 3, tick)
 
     async def _results(self, exploration: Exploration) -> list[Payload]:
         """The events of a finished exploration, its report and plots stored as blobs first."""
@@ -194,19 +211,27 @@ def _event_id(campaign_id: str, key: str) -> str:
     return f"explore-{digest[:40]}"
 
 
+def _final(err: Exception, delivery: Delivery) -> bool:
+    """Whether a failure ends the campaign now: one the operator must fix (a bad data file, a refused
+    adapter: trying again cannot help) or the last allowed try; an outage never is."""
+    if bus_away(err):
+        return False
+    return isinstance(err, AlphaLabError) or delivery.failures + 1 >= MAX_DELIVER
+
+
 @contextlib.asynccontextmanager
-async def _in_progress(delivery: Delivery) -> AsyncIterator[None]:
-    """Keep telling JetStream the message is being worked on, so it is not redelivered meanwhile."""
+async def _every(seconds: float, tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """Call `tick` every `seconds` while the body runs (a failed tick is logged; the next may work)."""
 
-    async def beat() -> None:
+    async def loop() -> None:
         while True:
-            await asyncio.sleep(ACK_WAIT_S / 3)
+            await asyncio.sleep(seconds)
             try:
-                await delivery.in_progress()
-            except Exception as err:  # disconnected for a moment: the next beat may get through
-                log.warning("in_progress_failed", error=repr(err))
+                await tick()
+            except Exception as err:
+                log.warning("tick_failed", error=repr(err))
 
-    task = asyncio.create_task(beat())
+    task = asyncio.create_task(loop())
     try:
         yield
     finally:

@@ -40,9 +40,10 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
         async with Heartbeat(bus) as heartbeat:
             worker = _Worker(bus, projection, heartbeat, settings)
             subscription = await bus.subscription(
-                DURABLE, subject="alphalab.events.*.proposal-created", max_deliver=5, ack_wait=ACK_WAIT_S
+                DURABLE, subject="alphalab.events.*.proposal-created", ack_wait=ACK_WAIT_S
             )
-            await bus.consume(subscription, worker.handle, stop, batch=1)
+            turned = lambda: heartbeat.turned(projection.stream_seq)  # noqa: E731
+            await bus.consume(subscription, worker.handle, stop, batch=1, on_turn=turned)
     finally:
         await projection.stop()
 
@@ -96,7 +97,7 @@ class _Worker:
                 seed=proposal.seed,
                 data=view.data,
                 workspace=self.workspaces / event.campaign_id / run_id,
-                on_tick=delivery.in_progress,
+                on_tick=lambda: self._tick(delivery),
             )
         )
         while not running.done():
@@ -110,6 +111,11 @@ class _Worker:
                     run_id=run_id, proposal_id=proposal.proposal_id, error="cancelled while running"
                 )
         return running.result()
+
+    async def _tick(self, delivery: Delivery) -> None:
+        """A long run's sign of life: to JetStream (keep the message) and to the heartbeat (progress)."""
+        self.heartbeat.turned()
+        await delivery.in_progress()
 
     async def _analyze(self, cause: Event, view: CampaignView, run_id: str, result: Payload | None) -> None:
         """Judge a run against the incumbent best, which ends the proposal's life on the board."""
