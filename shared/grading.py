@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain import Budget, Domain
-from shared.sandbox import Access, Limits, Outcome, run_async
+from shared.sandbox import Access, Limits, Outcome, run_async, tree, workspace as limited_workspace
 
 __all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"]
 
@@ -33,7 +33,14 @@ CONFIG_FILE = "config.json"
 _FIT_FILE_MB = 512
 _FIT_PROCESSES = 256  # threads count too
 _CANDIDATE_MAX_MB = 64
+_CANDIDATE_MAX_FILES = 1000
+_CANDIDATE_MAX_DEPTH = 16
+_INODES_PER_MB = 64  # a workspace's inode limit, per MB of its disk limit (at least _MIN_INODES)
+_MIN_INODES = 4096
 _LOG_CHARS = 2000
+_VERDICT_MAX_CHARS = 1 << 16
+_MAX_METRICS = 64
+_MAX_FAILURES = 16
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ def candidate_limits(budget: Budget) -> Limits:
         memory_mb=budget.run_memory_mb,
         file_mb=_FIT_FILE_MB,
         disk_mb=budget.run_disk_mb,
+        inodes=max(_MIN_INODES, budget.run_disk_mb * _INODES_PER_MB),
         processes=_FIT_PROCESSES,
     )
 
@@ -90,10 +98,30 @@ async def evaluate(
     """Grade `candidate` (a folder; default: the adapter's own candidate files) under `base`, a scratch
     folder of this run's that is emptied first. `budget` overrides the domain's own."""
     budget = budget or domain.manifest.budget
-    shutil.rmtree(base, ignore_errors=True)
-    workspace, scratch = base / "workspace", base / "harness"
+    limits = candidate_limits(budget)
+    limited_workspace.release(base / "workspace")  # one a crashed grading left mounted
+    tree.remove(base)
+    workspace = base / "workspace"
     workspace.mkdir(parents=True)
-    scratch.mkdir()
+    (base / "harness").mkdir()
+    size, inodes = limits.disk_mb or budget.run_disk_mb, limits.inodes or _MIN_INODES
+    with limited_workspace.limited(workspace, size, inodes):
+        return await _graded(domain, base, candidate, config, seed, data, budget, limits, on_tick)
+
+
+async def _graded(
+    domain: Domain,
+    base: Path,
+    candidate: Path | None,
+    config: dict[str, Any] | None,
+    seed: int,
+    data: str | None,
+    budget: Budget,
+    limits: Limits,
+    on_tick: Callable[[], Awaitable[None]] | None,
+) -> Verdict:
+    """The grading itself, in `base/workspace` (a limited filesystem where one could be mounted)."""
+    workspace, scratch = base / "workspace", base / "harness"
     data_args = ["--data", data] if data else []
     checks: list[Check] = []
     digest = domain.harness_digest()
@@ -125,7 +153,6 @@ async def evaluate(
         return verdict()
     (workspace / CONFIG_FILE).write_text(json.dumps({**(config or {}), "seed": seed}, indent=2))
 
-    limits = candidate_limits(budget)
     access = Access(workspace, writable=True, hidden=domain.held_out(data))
     fit = await run_async(
         domain.candidate_argv("fit", "--config", CONFIG_FILE),
@@ -150,14 +177,29 @@ async def evaluate(
         if checks[-1].passed:
             checks[-1] = Check("grade", False, "harness grade printed no JSON verdict")
         return verdict(spent=spent, log=graded.stderr_tail or log)
-    for reason in result.get("failures") or []:
-        checks.append(Check("predict", False, str(reason)))
-    value = result.get("value")
-    graded = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-    reason = "" if graded is not None else f"the harness gave no finite value ({value!r})"
-    checks.append(Check("metric", graded is not None, reason))
-    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if isinstance(v, int | float)}
-    return verdict(value=graded, metrics=metrics, spent=spent, log=log)
+    failures = result.get("failures")
+    reasons = failures if isinstance(failures, list) else [failures] if failures else []
+    for reason in reasons[:_MAX_FAILURES]:
+        checks.append(Check("predict", False, str(reason)[:_LOG_CHARS]))
+    value = _finite(result.get("value"))
+    given = str(result.get("value"))[:80]
+    reason = "" if value is not None else f"the harness gave no finite value ({given})"
+    checks.append(Check("metric", value is not None, reason))
+    raw = result.get("metrics")
+    pairs = list(raw.items())[:_MAX_METRICS] if isinstance(raw, dict) else []
+    metrics = {str(k)[:80]: v for k, v in ((k, _finite(v)) for k, v in pairs) if v is not None}
+    return verdict(value=value, metrics=metrics, spent=spent, log=log)
+
+
+def _finite(value: object) -> float | None:
+    """A finite float from a JSON number (not a bool), else None; huge integers are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _ran(name: str, outcome: Outcome, what: str) -> Check:
@@ -171,11 +213,18 @@ def _copy_candidate(source: Path, domain: Domain, workspace: Path, *, from_adapt
     """Copy the candidate's files into the workspace, or say why they are refused.
 
     From an adapter, only its candidate files; from a candidate folder, every file in it. Links and
-    special files are refused (a link is a way out of the workspace), and so is an oversized folder.
+    special files are refused (a link is a way out of the workspace), and so is an oversized folder
+    (bytes, files or depth).
     """
     if not source.is_dir():
         return f"{source} is not a folder"
-    names = list(domain.candidate_files()) if from_adapter else _files_in(source)
+    if from_adapter:
+        names = list(domain.candidate_files())
+    else:
+        listed = _files_in(source)
+        if isinstance(listed, str):
+            return listed
+        names = listed
     total = 0
     for name in names:
         path = source / name
@@ -196,22 +245,33 @@ def _copy_candidate(source: Path, domain: Domain, workspace: Path, *, from_adapt
     return None
 
 
-def _files_in(folder: Path) -> list[str]:
-    """Every entry under `folder` that is not a folder, relative; links included so they can be refused."""
+def _files_in(folder: Path) -> list[str] | str:
+    """Every entry under `folder` that is not a folder, relative (links included so they can be
+    refused), walked by descriptor; or why the folder is refused (too many files, too deep)."""
     found = []
-    for path in sorted(folder.rglob("*")):
-        if (path.is_symlink() or not path.is_dir()) and "__pycache__" not in path.parts:
-            found.append(str(path.relative_to(folder)))
-    return found
+    for entry in tree.walk(folder, max_depth=_CANDIDATE_MAX_DEPTH + 1, named=True):
+        if entry.depth > _CANDIDATE_MAX_DEPTH:
+            return f"the candidate's folders are nested deeper than {_CANDIDATE_MAX_DEPTH}"
+        if "__pycache__" in entry.parts or stat.S_ISDIR(entry.stat.st_mode):
+            continue
+        found.append("/".join(entry.parts))
+        if len(found) > _CANDIDATE_MAX_FILES:
+            return f"the candidate has more than {_CANDIDATE_MAX_FILES} files"
+    return sorted(found)
 
 
 def _last_json(stdout: str) -> dict[str, Any] | None:
-    """The harness's JSON verdict: the last line of its standard output that parses as an object."""
+    """The harness's JSON verdict: the last line of its standard output that parses as an object.
+
+    Defensive: the line is bounded, and any failure to parse it (depth, size, type) means no verdict.
+    """
     for line in reversed(stdout.strip().splitlines()):
         if line.startswith("{"):
+            if len(line) > _VERDICT_MAX_CHARS:
+                return None
             try:
                 parsed = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 return None
             return parsed if isinstance(parsed, dict) else None
     return None

@@ -33,6 +33,7 @@ __all__ = ["grade"]
 
 CANDIDATE_FILE = "candidate.py"
 _MAX_ANSWER_BYTES = 1 << 20
+_MAX_MAGNITUDE = 1e15  # no count is this large; beyond it a number is an attack on the arithmetic
 _EXIT_GRACE_SECONDS = 2.0
 _PREDICT_FILE_MB = 64
 _PREDICT_PROCESSES = 128  # threads count: torch starts a few dozen
@@ -159,19 +160,51 @@ def _answers(process: subprocess.Popen[bytes], requests: Iterator[bytes]) -> Ite
 
 
 def _parsed(answer: bytes, shape: tuple[int, int], which: str) -> tuple[np.ndarray, str | None]:
-    """The forecast, or the problem with it (naming `which` forecast it was)."""
+    """The forecast, or the problem with it (naming `which` forecast it was).
+
+    Whatever the candidate wrote is checked before anything is built from it: any exception while
+    parsing is `malformed` (a nesting too deep for the parser included), the structure must be a list
+    of `shape[0]` lists of `shape[1]` numbers, and a number beyond `_MAX_MAGNITUDE` is refused.
+    """
     if not answer.endswith(b"\n"):
         return np.empty(0), f"malformed: {which} is longer than {_MAX_ANSWER_BYTES} bytes"
+    expected = '{"forecast": [[value per sensor] per horizon]}'
     try:
-        forecast = np.asarray(json.loads(answer)["forecast"], dtype=float)
-    except (ValueError, KeyError, TypeError) as err:
-        expected = '{"forecast": [[value per sensor] per horizon]}'
-        return np.empty(0), f"malformed: {which} ({type(err).__name__}: {err}); expected {expected}"
-    if forecast.shape != shape:
-        return forecast, f"wrong shape: {which} is {forecast.shape}; expected {shape} (horizons, sensors)"
+        parsed = json.loads(answer, parse_constant=_constant_number)
+    except Exception as err:  # noqa: BLE001 - whatever the parser raises, the answer is malformed
+        cause = f"{type(err).__name__}: {str(err)[:200]}"
+        return np.empty(0), f"malformed: {which} ({cause}); expected {expected}"
+    if not isinstance(parsed, dict) or "forecast" not in parsed:
+        return np.empty(0), f"malformed: {which} is not an object with a forecast; expected {expected}"
+    rows = parsed["forecast"]
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        return np.empty(0), f"malformed: {which}'s forecast is not a list of lists; expected {expected}"
+    found = (len(rows), *sorted({len(row) for row in rows}))
+    if len(found) > 2:
+        lengths = f"rows of lengths {found[1:]}"
+        return np.empty(0), f"wrong shape: {which} has {lengths}; expected {shape} (horizons, sensors)"
+    if (found if len(found) == 2 else (found[0], 0)) != shape:
+        return np.empty(0), f"wrong shape: {which} is {found}; expected {shape} (horizons, sensors)"
+    values = [value for row in rows for value in row]
+    if not all(value is None or _number(value) for value in values):
+        return np.empty(0), f"malformed: {which} holds values that are not numbers; expected {expected}"
+    if any(isinstance(value, int) and abs(value) > _MAX_MAGNITUDE for value in values):
+        return np.empty(0), f"malformed: {which} holds a number beyond {_MAX_MAGNITUDE:g}"
+    forecast = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
     if not np.isfinite(forecast).all():
         return forecast, f"not finite: {which} holds NaN, infinite or null values"
+    if np.abs(forecast).max(initial=0.0) > _MAX_MAGNITUDE:
+        return forecast, f"malformed: {which} holds a number beyond {_MAX_MAGNITUDE:g}"
     return forecast, None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _constant_number(name: str) -> float:
+    """NaN, Infinity and -Infinity, which Python's json accepts: parsed, then refused as not finite."""
+    return float(name.lower().replace("infinity", "inf"))
 
 
 def _why_stopped(running: Running, progress: str, stderr: IO[bytes], limits: Limits) -> str:

@@ -1,11 +1,13 @@
 """The bubblewrap command line that confines one process (https://github.com/containers/bubblewrap).
 
-The process gets new pid, network, IPC and UTS namespaces, an empty root with read-only binds of the
-system and Python folders, its workspace (read-write or read-only), a size-limited private /tmp, and
-masks over held-out data. Nothing else of the host's files exists for it: not the ledger, not the
-adapter's harness, not other runs' workspaces. Run as root, bwrap keeps the capabilities to change user
-and `setpriv` then drops to the run's own uid, so the kernel's process limit applies and the workspace
-is the only place it can write; run as a user, bwrap maps that user into a new user namespace.
+The process gets new user, pid, network, IPC, UTS and cgroup namespaces (no further user namespaces:
+`--disable-userns`), the seccomp filter of `seccomp`, an empty root with read-only binds of the system
+and Python folders, its workspace (read-write or read-only) at /workspace, a size- and inode-limited
+private /tmp (also its /dev/shm), and masks over held-out data. Nothing else of the host's files exists
+for it: not the ledger, not the adapter's harness, not other runs' workspaces. As root, the child
+stages the tree (`stage`), drops to the run's own uid and executes bwrap unprivileged, so the run's
+user namespace belongs to that uid, the kernel's process limit applies, and no host path is named
+inside; as a user, bwrap maps that user into a new user namespace and host paths are bound as they are.
 """
 
 from __future__ import annotations
@@ -13,45 +15,102 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from shared.sandbox import stage
 from shared.sandbox.access import SYSTEM_PATHS, Access, python_roots
 from shared.sandbox.limits import MIB
 
-__all__ = ["BWRAP", "SETPRIV", "command"]
+__all__ = ["BWRAP", "Command", "command"]
 
 BWRAP = "bwrap"
-SETPRIV = "setpriv"
-_NAMESPACES = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+_NAMESPACES = (
+    "--unshare-user",
+    "--disable-userns",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+)
 
 
-def command(argv: Sequence[str], *, cwd: Path, access: Access, uid: int | None, tmp_mb: int) -> list[str]:
-    """`argv` wrapped in bwrap; `uid` is the user to become (root callers only)."""
+@dataclass(frozen=True)
+class Command:
+    """bwrap's command line, what the child runs before executing it, and how paths read inside."""
+
+    argv: list[str]
+    preexec: Callable[[], None] | None
+    translate: Callable[[str], str]
+
+
+def command(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    access: Access,
+    uid: int | None,
+    tmp_mb: int,
+    tmp_inodes: int,
+    seccomp_fd: int,
+) -> Command:
+    """`argv` wrapped in bwrap. `uid`: the run's own user (we are root): the tree is staged first
+    (see `stage`) and only neutral paths appear inside; without it, host paths are bound as they are."""
     bwrap = shutil.which(BWRAP) or BWRAP
-    args = [bwrap, *_NAMESPACES, "--die-with-parent", "--new-session"]
-    args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if uid is not None else ["--unshare-user"]
-    # /tmp first: the binds below may lie inside it (a venv or a workspace under /tmp).
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * MIB), "--tmpfs", "/tmp"]
-    for path in SYSTEM_PATHS:
-        args += ["--ro-bind-try", path, path]
-    for root in python_roots():
-        args += [*_traversable_parents(root), "--ro-bind", str(root), str(root)]
-    for device in sorted(glob.glob("/dev/nvidia*")):  # GPUs, where there are any
-        args += ["--dev-bind", device, device]
+    args = [bwrap, *_NAMESPACES, "--die-with-parent", "--new-session", "--seccomp", str(seccomp_fd)]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     workspace = access.workspace.resolve()
-    args += [*_traversable_parents(workspace), "--bind" if access.writable else "--ro-bind"]
-    args += [str(workspace), str(workspace)]
-    for hidden in access.hidden:
-        if hidden.is_dir():
-            args += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
-        elif hidden.exists():
-            args += ["--ro-bind", os.devnull, str(hidden)]
-    args += ["--remount-ro", "/", "--chdir", str(cwd.resolve()), "--"]
     if uid is not None:
-        args += [shutil.which(SETPRIV) or SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        args += ["--inh-caps=-all", "--bounding-set=-all", "--"]
-    return args + list(argv)
+        plan = stage.layout()
+        preexec: Callable[[], None] | None = stage.prepare(workspace, uid, tmp_mb, tmp_inodes)
+
+        def translate(text: str) -> str:
+            return plan.inside(text, workspace)
+
+        scratch = f"{stage.STAGE}/.scratch"
+        args += ["--bind", scratch, "/tmp", "--bind", scratch, "/dev/shm"]
+        args += _system_binds()
+        if plan.overlaid:
+            args += ["--ro-bind", f"{stage.STAGE}/.python", stage.PYTHON]
+        if plan.sites:
+            args += ["--ro-bind", f"{stage.STAGE}/.venv", stage.VENV]
+        args += _devices()
+        args += ["--bind" if access.writable else "--ro-bind", f"{stage.STAGE}/.workspace", stage.WORKSPACE]
+        for masked in plan.masked():
+            args += ["--ro-bind", os.devnull, masked]
+    else:
+        preexec = None
+
+        def translate(text: str) -> str:
+            return text
+
+        # /tmp first: the binds below may lie inside it (a venv or a workspace under /tmp).
+        args += ["--size", str(tmp_mb * MIB), "--tmpfs", "/tmp"]
+        args += _system_binds()
+        for root in python_roots():
+            args += [*_traversable_parents(root), "--ro-bind", str(root), str(root)]
+        args += _devices()
+        args += [*_traversable_parents(workspace), "--bind" if access.writable else "--ro-bind"]
+        args += [str(workspace), str(workspace)]
+    for hidden in access.hidden:
+        inside = translate(str(hidden))
+        if hidden.is_dir():
+            args += ["--tmpfs", inside, "--remount-ro", inside]
+        elif hidden.exists():
+            args += ["--ro-bind", os.devnull, inside]
+    args += ["--remount-ro", "/", "--chdir", translate(str(cwd.resolve())), "--"]
+    return Command(args + [translate(arg) for arg in argv], preexec, translate)
+
+
+def _system_binds() -> list[str]:
+    return [arg for path in SYSTEM_PATHS for arg in ("--ro-bind-try", path, path)]
+
+
+def _devices() -> list[str]:
+    """GPUs, where there are any: each /dev/nvidia* node bound as it is (see the README)."""
+    return [arg for device in sorted(glob.glob("/dev/nvidia*")) for arg in ("--dev-bind", device, device)]
 
 
 def _traversable_parents(path: Path) -> list[str]:

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Literal
 
 from shared.errors import ConfigError
-from shared.sandbox import bubblewrap, namespaces
+from shared.sandbox import bubblewrap, cgroup, namespaces, seccomp, stage, workspace
 from shared.sandbox.access import Access
 
 __all__ = ["MODES", "Isolation", "isolation"]
+
+_TRIAL_UID = 65534
+_DENIED_SUMMARY = "keyrings, ptrace, mounts, new namespaces, bpf, perf events, userfaultfd, io_uring, ..."
 
 Mode = Literal["bubblewrap", "namespaces", "none"]
 MODES = ("auto", "bubblewrap", "namespaces", "none")
@@ -30,7 +33,7 @@ _ALWAYS = (
     ("environment", "built from scratch: no API keys, tokens or credentials"),
     ("limits", "CPU time, address space, file size and no core dumps (setrlimit)"),
     ("wall clock", "watched; the whole process tree is killed at the limit"),
-    ("disk", "the workspace's size is watched; the run is killed above its limit"),
+    ("disk", "the workspace is watched; the run is killed when it is full (bytes or inodes)"),
 )
 
 
@@ -71,8 +74,6 @@ def _try(mode: str) -> str | None:
         return f"needs Linux (this is {platform.system()})"
     if mode == "bubblewrap" and not shutil.which(bubblewrap.BWRAP):
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    if mode == "bubblewrap" and os.geteuid() == 0 and not shutil.which(bubblewrap.SETPRIV):
-        return "setpriv (util-linux) is not installed"
     if mode == "namespaces" and os.geteuid() != 0:
         return "creating namespaces without a user namespace needs root"
     with tempfile.TemporaryDirectory() as scratch:
@@ -80,9 +81,28 @@ def _try(mode: str) -> str | None:
         true = shutil.which("true") or "/bin/true"
         try:
             if mode == "bubblewrap":
-                uid = 65534 if os.geteuid() == 0 else None
-                argv = bubblewrap.command([true], cwd=Path(scratch), access=access, uid=uid, tmp_mb=1)
-                result = subprocess.run(argv, capture_output=True, timeout=30)
+                if os.geteuid() == 0:
+                    os.chown(scratch, _TRIAL_UID, _TRIAL_UID)
+                program = seccomp.program_fd()
+                try:
+                    wrapped = bubblewrap.command(
+                        [true],
+                        cwd=Path(scratch),
+                        access=access,
+                        uid=_TRIAL_UID if os.geteuid() == 0 else None,
+                        tmp_mb=1,
+                        tmp_inodes=64,
+                        seccomp_fd=program,
+                    )
+                    result = subprocess.run(
+                        wrapped.argv,
+                        capture_output=True,
+                        timeout=30,
+                        preexec_fn=wrapped.preexec,
+                        pass_fds=(program,),
+                    )
+                finally:
+                    os.close(program)
             else:
                 result = subprocess.run(
                     [true], capture_output=True, timeout=30, preexec_fn=namespaces.enter(access, 1)
@@ -107,35 +127,71 @@ def _report(mode: Mode, problems: dict[str, str] | None = None) -> Isolation:
             [bubblewrap.BWRAP, "--version"], capture_output=True, text=True
         ).stdout.strip()
         detail = f"{version or 'bubblewrap'} at {shutil.which(bubblewrap.BWRAP)}"
+        owner = "owned by the run's own uid" if root else "owned by your user"
         protections += [
-            ("network", "none: a network namespace of its own with no interfaces up"),
+            ("user", f"a user namespace of its own per run ({owner}); none further may be made"),
+            ("ipc", "an IPC namespace of its own: SysV shm, semaphores, queues, POSIX mqueues die with it"),
+            ("network", "a network namespace of its own, no interfaces up (abstract unix sockets included)"),
+            ("processes", "pid, UTS and cgroup namespaces of its own; killed as a whole"),
+            ("seccomp", f"{len(seccomp.DENIED)} syscalls denied with EPERM ({_DENIED_SUMMARY}); "
+             "clone3 ENOSYS, clone with namespace flags EPERM; i386/x32 calls and other arches killed"),
             ("filesystem", "an empty root; system and Python folders read-only; only the workspace writable"),
             ("held-out data", "masked; the host's other files (ledger, harness, other runs) do not exist"),
-            ("processes", "a pid namespace of its own; killed as a whole"),
         ]
+        if root:
+            protections.append(
+                ("host paths", f"none named inside: workspace at {stage.WORKSPACE}, Python at "
+                 f"{stage.PYTHON} and {stage.VENV} (overlays), argv and environment translated")
+            )
+            protections.append(("scratch", "/tmp and /dev/shm: a private tmpfs limited in bytes and inodes"))
+        else:
+            missing.append("host paths: the workspace and Python are bound at their host paths (needs root)")
     elif mode == "namespaces":
         detail = "Linux namespaces entered by the child (no bubblewrap)"
         protections += [
             ("network", "none: a network namespace of its own with no interfaces up"),
+            ("ipc", "an IPC namespace of its own"),
             ("held-out data", "masked by mounts in a mount namespace of its own"),
         ]
         missing.append(
             "filesystem: the host's files stay visible" + ("" if own_user else " and writable (root)")
         )
+        missing.append("seccomp: no syscall filter without bubblewrap")
+        missing.append("user: no user namespace; kernel keyrings are shared by uid")
     else:
         detail = "rlimits only: " + "; ".join(f"{m}: {why}" for m, why in (problems or {}).items())
         missing += [
             "network: not cut off",
             "filesystem: the host's files are visible",
             "held-out data: readable",
+            "seccomp: no syscall filter",
+            "ipc: SysV IPC, mqueues and keyrings are shared with the host",
         ]
     if own_user:
         protections.append(
-            ("user", "a uid of its own per run: the process limit applies, others' files are not writable")
+            ("uid", "a uid of its own per run: the process limit applies, others' files are not writable")
         )
     elif root:
         missing.append("processes: not bounded (root is exempt from the process limit)")
     else:
-        protections.append(("user", "your user: the process limit counts your other processes too"))
+        protections.append(("uid", "your user: the process limit counts your other processes too"))
+    memory = cgroup.available()
+    if mode != "none" and memory is None:
+        protections.append(
+            ("memory", f"the whole run's memory, by the kernel: a memory cgroup per run ({cgroup.where()})")
+        )
+    else:
+        missing.append(
+            "memory: no memory cgroup for runs"
+            + (f" ({memory})" if memory else "")
+            + "; each process's address space is limited instead (RLIMIT_AS), not the run's total"
+        )
+    disk = workspace.mountable()
+    if disk is None:
+        protections.append(
+            ("workspace", "a tmpfs of its own per grading, size= and nr_inodes=: every byte and inode counts")
+        )
+    else:
+        missing.append(f"workspace: not a limited filesystem ({disk})")
     protections += _ALWAYS
     return Isolation(mode, detail, own_user, tuple(protections), tuple(missing))

@@ -14,10 +14,11 @@ MIB = 1024 * 1024
 class Limits:
     """Per-run limits; None leaves that resource unlimited.
 
-    `file_mb` bounds any one file written, `disk_mb` the workspace as a whole (watched while the run
-    lasts), `processes` the processes and threads of the run (it needs a user of its own: see
-    `isolation`). `memory_mb` bounds address space, not resident memory: torch and BLAS reserve far more
-    than they touch, so leave them headroom.
+    `file_mb` bounds any one file written, `disk_mb` and `inodes` the workspace as a whole (by its
+    filesystem where the grading mounted one, see `workspace`; else watched), `processes` the processes
+    and threads of the run (it needs a user of its own: see `isolation`), `tmp_mb` and `tmp_inodes` its
+    private /tmp. `memory_mb` bounds the resident memory of the whole run (its cgroup, see `cgroup`) and
+    each process's address space: torch and BLAS reserve far more than they touch, so leave headroom.
     """
 
     wall_seconds: float
@@ -26,7 +27,9 @@ class Limits:
     file_mb: int | None = None
     processes: int | None = None
     disk_mb: int | None = None
+    inodes: int | None = None
     tmp_mb: int = 64
+    tmp_inodes: int = 8192
 
     def named(self, resource_name: str) -> str:
         """The limit on `resource_name` (wall, cpu, memory, file, disk, processes) as a phrase."""
@@ -36,6 +39,7 @@ class Limits:
             "memory": (self.memory_mb, "MB of memory"),
             "file": (self.file_mb, "MB per file"),
             "disk": (self.disk_mb, "MB of workspace"),
+            "inodes": (self.inodes, "files and folders in the workspace"),
             "processes": (self.processes, "processes"),
         }[resource_name]
         return f"{value:g} {unit}" if value is not None else f"no limit on {unit.split(' of ')[-1]}"

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shared.sandbox import bubblewrap, namespaces
+from shared.sandbox import bubblewrap, cgroup, namespaces, seccomp, tree
 from shared.sandbox import limits as rlimit
 from shared.sandbox.access import Access
+from shared.sandbox import workspace
 from shared.sandbox.isolation import isolation
-from shared.sandbox.limits import MIB, Limits
+from shared.sandbox.limits import Limits
 
 __all__ = ["Outcome", "Running", "clean_env", "run", "run_async", "started", "tail"]
 
@@ -49,7 +50,7 @@ _OUT_OF_MEMORY = (
 class Outcome:
     """How a run ended; the tails are the last few KB of its output, decoded leniently.
 
-    `violation` names the limit the watch killed it for (`wall` or `disk`), if any.
+    `violation` names the limit it was killed for (`wall`, `disk`, `inodes` or `memory`), if any.
     """
 
     returncode: int | None
@@ -73,6 +74,10 @@ def describe(returncode: int | None, violation: str | None, stderr: str, limits:
         return f"exceeded {limits.named('wall')} and was killed"
     if violation == "disk":
         return f"wrote more than {limits.named('disk')} and was killed"
+    if violation == "inodes":
+        return f"made more than {limits.named('inodes')} and was killed"
+    if violation == "memory":
+        return f"ran out of memory ({limits.named('memory')}) and was killed by the kernel"
     if returncode is None or returncode == 0:
         return None
     if returncode < 0:
@@ -144,16 +149,23 @@ def started(
 ) -> Iterator[Running]:
     """Start `argv` in `cwd`, watched; on leaving, kill whatever of it is left and reap it."""
     launch = _launch(argv, limits, access, cwd)
-    process = subprocess.Popen(
-        launch.argv, stdin=stdin, stdout=stdout, stderr=stderr, **_spawning(launch, cwd, env)
-    )
-    watch = _Watch(process.pid, launch.uid, limits, access)
+    try:
+        process = subprocess.Popen(
+            launch.argv, stdin=stdin, stdout=stdout, stderr=stderr, **_spawning(launch, cwd, env)
+        )
+    except BaseException:
+        launch.close()
+        raise
+    launch.started()
+    watch = _Watch(process.pid, launch, limits, access)
     try:
         yield Running(process, watch)
     finally:
         watch.stop()
-        _kill(process.pid, launch.uid)
+        _kill(process.pid, launch)
         process.wait()
+        watch.final()
+        launch.close()
 
 
 def run(
@@ -193,10 +205,15 @@ async def run_async(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         begun = time.monotonic()
         launch = _launch(argv, limits, access, cwd)
-        process = await asyncio.create_subprocess_exec(
-            *launch.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **_spawning(launch, cwd, env)
-        )
-        watch = _Watch(process.pid, launch.uid, limits, access)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *launch.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **_spawning(launch, cwd, env)
+            )
+        except BaseException:
+            launch.close()
+            raise
+        launch.started()
+        watch = _Watch(process.pid, launch, limits, access)
         try:
             while True:
                 try:
@@ -207,21 +224,44 @@ async def run_async(
                         await on_tick()
         finally:
             watch.stop()
-            _kill(process.pid, launch.uid)
+            _kill(process.pid, launch)
             await asyncio.shield(process.wait())
+            watch.final()
+            launch.close()
         return _outcome(process.returncode, watch.violation, time.monotonic() - begun, out, err)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Launch:
     argv: list[str]
     preexec: Callable[[], None]
     uid: int | None  # the run's own uid, where it has one
+    group: cgroup.Group | None = None  # the run's memory cgroup, where there is one
+    fds: tuple[int, ...] = ()  # passed to the child (the seccomp program); closed once it started
+    translate: Callable[[str], str] = str
+
+    def started(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = ()
+
+    def close(self) -> None:
+        self.started()
+        if self.group is not None:
+            self.group.remove()
 
 
 def _spawning(launch: _Launch, cwd: Path, env: Mapping[str, str] | None) -> dict[str, Any]:
     """How every sandboxed child is started: in `cwd`, a session of its own, the launch's pre-exec."""
-    return {"cwd": cwd, "env": _with_home(env, cwd), "start_new_session": True, "preexec_fn": launch.preexec}
+    home = _with_home(env, cwd)
+    return {
+        "cwd": cwd,
+        "env": {name: launch.translate(value) for name, value in home.items()},
+        "start_new_session": True,
+        "preexec_fn": launch.preexec,
+        "pass_fds": launch.fds,
+    }
 
 
 def _launch(argv: Sequence[str], limits: Limits, access: Access | None, cwd: Path) -> _Launch:
@@ -232,33 +272,50 @@ def _launch(argv: Sequence[str], limits: Limits, access: Access | None, cwd: Pat
     mode = isolation(os.environ.get(SANDBOX_ENV, "auto"))
     uid = _RUN_UIDS[0] + secrets.randbelow(_RUN_UIDS[1]) if mode.own_user else None
     if uid is not None:
-        _give(access.workspace, uid)
+        tree.chown(access.workspace, uid)
     elif limits.processes is not None and os.geteuid() != 0:
         wanted = rlimit.rlimits(limits, processes_already=_processes_of(os.getuid()))
     apply_limits = functools.partial(rlimit.apply, wanted)
+    group = cgroup.create(limits.memory_mb) if limits.memory_mb is not None and mode.mode != "none" else None
+    steps: list[Callable[[], None]] = [group.join] if group is not None else []
     if mode.mode == "bubblewrap":
-        wrapped = bubblewrap.command(argv, cwd=cwd, access=access, uid=uid, tmp_mb=limits.tmp_mb)
-        return _Launch(wrapped, apply_limits, uid)
+        program = seccomp.program_fd()
+        wrapped = bubblewrap.command(
+            argv,
+            cwd=cwd,
+            access=access,
+            uid=uid,
+            tmp_mb=limits.tmp_mb,
+            tmp_inodes=limits.tmp_inodes,
+            seccomp_fd=program,
+        )
+        steps += [*filter(None, [wrapped.preexec]), apply_limits]
+        return _Launch(wrapped.argv, _chain(steps), uid, group, (program,), wrapped.translate)
     if mode.mode == "namespaces":
-        enter = namespaces.enter(access, limits.tmp_mb)
+        steps += [namespaces.enter(access, limits.tmp_mb), apply_limits]
+        if uid is not None:
+            steps.append(functools.partial(namespaces.drop_to, uid))
+        return _Launch(list(argv), _chain(steps), uid, group)
+    return _Launch(list(argv), _chain([*steps, apply_limits]), uid, group)
 
-        def confine() -> None:
-            enter()
-            apply_limits()
-            if uid is not None:
-                namespaces.drop_to(uid)
 
-        return _Launch(list(argv), confine, uid)
-    return _Launch(list(argv), apply_limits, uid)
+def _chain(steps: Sequence[Callable[[], None]]) -> Callable[[], None]:
+    def run_all() -> None:
+        for step in steps:
+            step()
+
+    return run_all
 
 
 class _Watch:
-    """A thread that kills the run at its wall-clock limit, or when its workspace outgrows `disk_mb`."""
+    """A thread that kills the run at its wall-clock limit, when its workspace fills up (`disk_mb`,
+    `inodes`), or when the kernel killed one of its processes for memory (the run's cgroup)."""
 
-    def __init__(self, pid: int, uid: int | None, limits: Limits, access: Access | None) -> None:
+    def __init__(self, pid: int, launch: _Launch, limits: Limits, access: Access | None) -> None:
         self.violation: str | None = None
-        self._pid, self._uid, self._limits = pid, uid, limits
-        self._disk = access.workspace if access is not None and access.writable and limits.disk_mb else None
+        self._pid, self._launch, self._limits = pid, launch, limits
+        watched = access is not None and access.writable and (limits.disk_mb or limits.inodes)
+        self._disk = workspace.Gauge(access.workspace, limits) if watched and access is not None else None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"sandbox-watch-{pid}", daemon=True)
         self._thread.start()
@@ -267,24 +324,35 @@ class _Watch:
         self._stopped.set()
         self._thread.join()
 
+    def final(self) -> None:
+        """After the run: a memory kill the watch had no time to see."""
+        if self.violation is None and self._launch.group is not None and self._launch.group.out_of_memory():
+            self.violation = "memory"
+
     def _watch(self) -> None:
         deadline = time.monotonic() + self._limits.wall_seconds
+        group = self._launch.group
         while not self._stopped.wait(min(_WATCH_SECONDS, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 self.violation = "wall"
-            elif self._disk is not None and _usage(self._disk) > (self._limits.disk_mb or 0) * MIB:
-                self.violation = "disk"
+            elif group is not None and group.out_of_memory():
+                self.violation = "memory"
+            elif self._disk is not None:
+                self.violation = self._disk.over()
             if self.violation is not None:
-                _kill(self._pid, self._uid)
+                _kill(self._pid, self._launch)
                 return
 
 
-def _kill(pid: int, uid: int | None) -> None:
-    """SIGKILL the group `pid` leads and, if the run has a uid of its own, every process of that uid."""
+def _kill(pid: int, launch: _Launch) -> None:
+    """SIGKILL the group `pid` leads, everything in the run's cgroup and, if the run has a uid of its
+    own, every process of that uid."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    if uid is not None:
-        for other in _pids_of(uid):
+    if launch.group is not None:
+        launch.group.kill()
+    if launch.uid is not None:
+        for other in _pids_of(launch.uid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(other, signal.SIGKILL)
 
@@ -306,29 +374,6 @@ def _processes_of(uid: int) -> int:
         with contextlib.suppress(OSError):
             count += len(os.listdir(f"/proc/{pid}/task"))
     return count
-
-
-def _give(workspace: Path, uid: int) -> None:
-    """Make the run's uid the owner of its workspace (never following a link out of it)."""
-    os.chown(workspace, uid, uid, follow_symlinks=False)
-    for folder, dirs, files in os.walk(workspace):
-        for name in dirs + files:
-            with contextlib.suppress(FileNotFoundError):
-                os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
-
-
-def _usage(folder: Path) -> int:
-    """Bytes allocated under `folder`, links not followed; files vanishing meanwhile are skipped."""
-    total, pending = 0, [str(folder)]
-    while pending:
-        with contextlib.suppress(OSError), os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    stat = entry.stat(follow_symlinks=False)
-                    total += stat.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-    return total
 
 
 def _with_home(env: Mapping[str, str] | None, cwd: Path) -> dict[str, str]:

@@ -213,8 +213,8 @@ def test_a_sandboxed_process_cannot_reach_the_network_held_out_data_or_other_fil
     seen = json.loads(outcome.stdout_tail)
     assert seen["loopback"] is False and seen["hidden"] in (None, "") and seen["secret"] is None
     assert (workspace / "inside.txt").exists()
-    if isolation(mode).own_user:
-        assert seen["wrote outside"] is False and not outside.exists()
+    if isolation(mode).own_user:  # the path may name the run's private /tmp inside: the host's is what counts
+        assert not outside.exists()
 
 
 def test_a_read_only_workspace_cannot_be_written(tmp_path: Path) -> None:
