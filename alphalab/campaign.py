@@ -1,8 +1,13 @@
-"""`alphalab run` and `alphalab demo`: a whole campaign on one machine, every service its own process.
+"""`alphalab run`, `demo` and `resume`: a whole campaign on one machine, every service its own process.
 
 This module plays the operator: it starts the stack, publishes `campaign-started`, watches the campaign
-through a live projection of the stream, and when the Strategist finishes it, stops the agents, lets
-the ledger catch up, and shows the final projections, which replaying the ledger gives back exactly.
+through a live projection of the stream (tending the processes: crashed ones and stuck ones restarted,
+embedded NATS too), and when the Strategist finishes it, stops the agents, lets the ledger catch up, and
+shows the final projections, which replaying the ledger gives back exactly.
+
+Everything a campaign is lives in its event log (the NATS store under the lab's home) and the ledger, so
+after any interruption - Ctrl-C, or the whole machine losing power - `resume_campaign` starts the stack
+again on the same home and watches the same campaign to its end; nothing is run or counted twice.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from alphalab.stack import Stack
 from shared.bus import STREAM, Bus
 from shared.domain import builtin_domains, load_domain
-from shared.errors import AlphaLabError
+from shared.errors import AlphaLabError, ConfigError
 from shared.events import (
     BudgetLimits,
+    CampaignFinished,
     CampaignStarted,
     Event,
     ExplorationFinished,
@@ -33,13 +39,20 @@ from shared.events import (
     decode,
     subject_for,
 )
-from shared.live import LiveProjection
+from shared.heartbeat import alive
+from shared.live import LiveProjection, fold_stream
 from shared.projections import CampaignView, snapshot
 from shared.settings import Settings
 
-__all__ = ["CampaignResult", "run_campaign"]
+__all__ = ["CampaignInterrupted", "CampaignResult", "resume_campaign", "run_campaign"]
 
 AGENTS = ("explorer", "strategist", "supervisor")
+_GRACE_S = 180.0  # beyond the campaign's time budget, before the CLI gives up watching
+_STUCK_CHECK_S = 5.0
+
+
+class CampaignInterrupted(AlphaLabError):
+    """The operator stopped the CLI (Ctrl-C) before the campaign finished; it can be resumed."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class CampaignResult:
     view: CampaignView
     folder: Path
     files: dict[str, Path]
+    reason: str  # why the campaign finished, as its `campaign-finished` says
 
 
 Hook = Callable[[Stack, CampaignView], None]
@@ -83,49 +97,98 @@ def run_campaign(
         ),
         unsafe_no_sandbox=unsafe_no_sandbox,
     )
-    folder = settings.home / "campaigns" / campaign_id
+    return _run(settings, campaign_id, start, workers, console, on_tick)
+
+
+def resume_campaign(
+    settings: Settings,
+    campaign_id: str | None,
+    *,
+    workers: int,
+    console: Console,
+    on_tick: Hook | None = None,
+) -> CampaignResult:
+    """Bring the stack back on `settings.home` and watch `campaign_id` (default: the latest one still
+    running) to its end, from where its event log stands."""
+    return _run(settings, campaign_id, None, workers, console, on_tick)
+
+
+def _run(
+    settings: Settings,
+    campaign_id: str | None,
+    start: CampaignStarted | None,
+    workers: int,
+    console: Console,
+    on_tick: Hook | None,
+) -> CampaignResult:
     with Stack(settings) as stack:
+        if campaign_id is None:
+            campaign_id = asyncio.run(_unfinished(stack.nats_url))
         stack.start("ledger")
         for agent in AGENTS:
             stack.start(agent)
         for number in range(1, workers + 1):
             stack.start("worker", f"worker-{number}")
         console.print(f"campaign [bold]{campaign_id}[/] - NATS {stack.nats_url} - logs {stack.logs}")
-        deadline = time.monotonic() + budget.campaign_seconds + 180
-        view, files = asyncio.run(_campaign(stack, campaign_id, start, folder, deadline, console, on_tick))
-    return CampaignResult(campaign_id, view, folder, files)
+        folder = settings.home / "campaigns" / campaign_id
+        try:
+            view, files, reason = asyncio.run(_campaign(stack, campaign_id, start, folder, console, on_tick))
+        except KeyboardInterrupt:
+            raise CampaignInterrupted(
+                f"interrupted; the campaign goes on from its log with "
+                f"`alphalab resume {campaign_id} --home {settings.home}`"
+            ) from None
+    return CampaignResult(campaign_id, view, folder, files, reason)
+
+
+async def _unfinished(nats_url: str) -> str:
+    """The latest campaign in the stream that has not finished."""
+    bus = await Bus.connect(nats_url, Producer(service="cli", instance="resume"))
+    try:
+        lab = await fold_stream(bus)
+    finally:
+        await bus.close()
+    running = [view.campaign_id for view in lab.campaigns.values() if view.status == "running"]
+    if not running:
+        raise ConfigError("no unfinished campaign in this lab's event log to resume")
+    return running[-1]
 
 
 async def _campaign(
     stack: Stack,
     campaign_id: str,
-    start: CampaignStarted,
+    start: CampaignStarted | None,
     folder: Path,
-    deadline: float,
     console: Console,
     on_tick: Hook | None,
-) -> tuple[CampaignView, dict[str, Path]]:
+) -> tuple[CampaignView, dict[str, Path], str]:
     bus = await Bus.connect(stack.nats_url, Producer(service="cli", instance="demo"))
     projection = LiveProjection(bus, campaign_id=campaign_id)
     await projection.start()
     try:
-        await bus.publish(
-            Event.new(
-                start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"
+        if start is not None:
+            await bus.publish(
+                Event.new(
+                    start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"
+                )
             )
-        )
-        await _watch(stack, projection, campaign_id, start, deadline, console, on_tick)
-        files = await _artifacts(bus, campaign_id, folder)
+        await projection.settle()
+        if campaign_id not in projection.lab.campaigns:
+            raise ConfigError(f"campaign {campaign_id!r} has no events in this lab's event log")
+        await _watch(stack, bus, projection, campaign_id, console, on_tick)
+        view = projection.lab.campaigns[campaign_id]
+        files = await _artifacts(bus, campaign_id, folder) if view.explored else {}
         # Quiesce: agents first, then let the ledger store everything, so the final picture is the
         # one replaying the ledger gives.
         stack.stop_services([name for name in stack.names() if name != "ledger"])
         async with asyncio.timeout(60):
             while not await bus.consumer_caught_up("ledger"):
+                stack.tend()
                 await asyncio.sleep(0.1)
         await projection.settle()
         view = projection.lab.campaigns[campaign_id]
         files |= _write_views(view, folder)
-        return view, files
+        return view, files, await _finish_reason(bus, campaign_id)
     finally:
         await projection.stop()
         await bus.close()
@@ -133,31 +196,45 @@ async def _campaign(
 
 async def _watch(
     stack: Stack,
+    bus: Bus,
     projection: LiveProjection,
     campaign_id: str,
-    start: CampaignStarted,
-    deadline: float,
     console: Console,
     on_tick: Hook | None,
 ) -> None:
-    total = start.budget.max_experiments or 0
+    view = projection.lab.campaigns[campaign_id]
+    limits = view.budget.limits
+    left = (limits.max_wall_seconds or 0.0) - view.budget.elapsed_seconds
+    deadline = time.monotonic() + max(0.0, left) + _GRACE_S
+    next_stuck_check = time.monotonic() + _STUCK_CHECK_S
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("exploring", total=total)
+        task = progress.add_task("exploring", total=limits.max_experiments or 0)
         while True:
             stack.tend()
-            view = projection.lab.campaigns.get(campaign_id)
-            if view is not None:
-                if on_tick is not None:
-                    on_tick(stack, view)
-                progress.update(task, completed=view.budget.experiments, description=_status(view))
-                if view.status == "finished":
-                    return
+            if time.monotonic() >= next_stuck_check:
+                next_stuck_check = time.monotonic() + _STUCK_CHECK_S
+                await _restart_stuck(stack, bus)
+            view = projection.lab.campaigns[campaign_id]
+            if on_tick is not None:
+                on_tick(stack, view)
+            progress.update(task, completed=view.budget.experiments, description=_status(view))
+            if view.status == "finished":
+                return
             if time.monotonic() > deadline:
                 raise AlphaLabError(
                     f"campaign {campaign_id} did not finish in time; see the logs in {stack.logs}"
                 )
             await asyncio.sleep(0.5)
+
+
+async def _restart_stuck(stack: Stack, bus: Bus) -> None:
+    try:
+        async with asyncio.timeout(5.0):
+            beats = await alive(bus)
+    except Exception:  # the bus is away (embedded NATS restarting): look again next time
+        return
+    stack.restart_stuck(beats, time.time())
 
 
 def _status(view: CampaignView) -> str:
@@ -171,6 +248,13 @@ def _status(view: CampaignView) -> str:
     confirmed = "confirmed" if best is board.champion() else "unconfirmed"
     score = f"best {best.mean:.4g}{spread} (n={best.n}, {confirmed})"
     return f"experiments - {score}" + (f" (baseline {base.mean:.4g})" if base else "")
+
+
+async def _finish_reason(bus: Bus, campaign_id: str) -> str:
+    message = await bus.js.get_last_msg(STREAM, subject_for(campaign_id, CampaignFinished.TYPE))
+    finished = decode(message.data or b"").payload
+    assert isinstance(finished, CampaignFinished)
+    return finished.reason
 
 
 async def _artifacts(bus: Bus, campaign_id: str, folder: Path) -> dict[str, Path]:

@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -25,6 +25,10 @@ from shared.logging import configure_logging
 from shared.projections import CampaignView, Lab, snapshot
 from shared.replay import fold
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from alphalab.campaign import CampaignResult
+    from alphalab.chaos import Chaos
 
 __all__ = ["main"]
 
@@ -183,19 +187,11 @@ def _run(
     unsafe: bool,
 ) -> None:
     from alphalab.campaign import run_campaign
-    from alphalab.chaos import Chaos
-    from shared.sandbox import isolation
 
     settings = Settings.load(home=home)
-    sandbox = isolation(settings.sandbox)
-    if sandbox.mode == "none" and not unsafe:
-        raise ConfigError(
-            f"no sandbox for candidate code here ({sandbox.detail}); install bubblewrap, "
-            "see `alphalab doctor`, or pass --unsafe-no-sandbox to run candidates unconfined"
-        )
-    console = Console()
-    configure_logging("console", "warning")  # the progress bar is the CLI's voice; services log to files
-    monkey = Chaos() if chaos else None
+    _require_sandbox(settings, unsafe)
+    console = _campaign_console()
+    monkey = _monkey(chaos)
     result = run_campaign(
         settings,
         domain_ref,
@@ -206,19 +202,97 @@ def _run(
         on_tick=monkey,
         unsafe_no_sandbox=unsafe,
     )
+    _report(result, settings, console, monkey)
+
+
+@main.command()
+@click.argument("campaign_id", required=False)
+@_workers
+@_home
+def resume(campaign_id: str | None, workers: int, home: Path | None) -> None:
+    """Bring the lab back after an interruption (Ctrl-C, a crash, a power loss) and run CAMPAIGN
+    (default: the latest unfinished one) to its end from its event log: nothing is lost or run twice."""
+    from alphalab.campaign import resume_campaign
+
+    settings = Settings.load(home=home)
+    console = _campaign_console()
+    result = resume_campaign(settings, campaign_id, workers=workers, console=console)
+    _report(result, settings, console, None)
+
+
+@main.command()
+@click.option("--seconds", type=click.FloatRange(10), default=120.0, show_default=True,
+              help="How long random kills go on (the planned ones come at their moments).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random kills.")
+@click.option("--experiments", type=click.IntRange(1), default=10, show_default=True, help="Experiment budget.")
+@_home
+def chaos(seconds: float, seed: int, experiments: int, home: Path | None) -> None:
+    """Run a traffic campaign while SIGKILLing every service (several times), the NATS server (twice and
+    more) and SIGSTOPping a worker past its heartbeat; then check nothing was lost, doubled or miscounted,
+    print the counts, and exit 1 if any check failed."""
+    from alphalab.campaign import run_campaign
+    from alphalab.chaos import ChaosMonkey, verify
+
+    settings = Settings.load(home=home)
+    _require_sandbox(settings, unsafe=False)
+    console = _campaign_console()
+    monkey = ChaosMonkey(seconds=seconds, seed=seed)
+    result = run_campaign(
+        settings, "traffic", data=None, workers=2, experiments=experiments, console=console, on_tick=monkey
+    )
+    failures, events = verify(settings, result.campaign_id, result.view)
+    for line in monkey.report(events, result.view):
+        console.print(line, highlight=False)
+    console.print(f"finished        {result.reason}", highlight=False)
+    for failure in failures:
+        console.print(f"[red]FAILED[/] {failure}")
+    if failures:
+        sys.exit(1)
+    console.print("[green]every check held[/]: finished once, every proposal terminal, at most one counted "
+                  "result per proposal, ledger == stream, gapless positions, replay == live")
+
+
+def _require_sandbox(settings: Settings, unsafe: bool) -> None:
+    from shared.sandbox import isolation
+
+    sandbox = isolation(settings.sandbox)
+    if sandbox.mode == "none" and not unsafe:
+        raise ConfigError(
+            f"no sandbox for candidate code here ({sandbox.detail}); install bubblewrap, "
+            "see `alphalab doctor`, or pass --unsafe-no-sandbox to run candidates unconfined"
+        )
+
+
+def _campaign_console() -> Console:
+    configure_logging("console", "warning")  # the progress bar is the CLI's voice; services log to files
+    return Console()
+
+
+def _monkey(chaos: bool) -> Chaos | None:
+    from alphalab.chaos import Chaos
+
+    return Chaos() if chaos else None
+
+
+def _report(result: CampaignResult, settings: Settings, console: Console, monkey: Chaos | None) -> None:
+    """Print how the campaign ended; exit 1 if it ended before any experiment (rejected harness,
+    failed exploration)."""
     if monkey is not None:
         console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
+    console.print(render.harness_table(result.view))
     if result.view.harness == "rejected":
-        console.print(render.harness_table(result.view))
         console.print(
             f"[red]The campaign did not start: the harness {result.view.harness_digest} was rejected.[/]"
         )
         sys.exit(1)
-    console.print(render.harness_table(result.view))
+    if not result.view.kanban.cards:
+        console.print(f"[red]The campaign ended before any experiment: {result.reason}[/]")
+        sys.exit(1)
     console.print(render.leaderboard_table(result.view, top=10))
     console.print(render.versus_baselines_table(result.view))
     console.print(render.playbook_table(result.view))
     lines = [
+        ("finished", result.reason),
         *((label, str(path)) for label, path in result.files.items()),
         ("campaign id", result.campaign_id),
     ]

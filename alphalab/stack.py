@@ -172,6 +172,11 @@ class Stack:
     def names(self) -> list[str]:
         return list(self._children)
 
+    def pid(self, name: str) -> int | None:
+        """The process id of a running service, None if it is not running now."""
+        child = self._children.get(name)
+        return child.process.pid if child is not None and child.process.poll() is None else None
+
     def stop(self) -> None:
         """Stop every service, then embedded NATS."""
         self.stop_services()

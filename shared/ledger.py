@@ -124,6 +124,10 @@ class Ledger:
         """The highest stream sequence stored: where a restarted writer resumes from."""
         return int(self._db.execute("SELECT coalesce(max(stream_seq), 0) FROM events").fetchone()[0])  # type: ignore[index]
 
+    def positions(self) -> list[int]:
+        """Every stored position, in order (a gapless log holds 1..count)."""
+        return [int(p) for (p,) in self._db.execute("SELECT position FROM events ORDER BY position").fetchall()]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
 

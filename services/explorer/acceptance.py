@@ -83,13 +83,18 @@ async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) 
     failed: list[str] = []
     honest = await evaluate(copy, scratch / HONEST, data=campaign.data)
     outcomes[HONEST] = f"valid, graded {honest.value:.6g}" if honest.valid else _reasons(honest.failures)
-    if not honest.valid:
-        failed.append(HONEST)
     for name in sorted({b.name for b in domain.manifest.baselines} - baselines):
         failed.append(f"baseline {name}")
         outcomes[f"baseline {name}"] = "the harness did not grade it"
-    stopped = await _attack(copy, scratch, budget, campaign.data, outcomes)
-    failed += [name for name, ok in stopped.items() if not ok]
+    if honest.valid:
+        stopped = await _attack(copy, scratch, budget, campaign.data, outcomes)
+        failed += [name for name, ok in stopped.items() if not ok]
+    else:
+        # Every hack is built on the adapter's own candidate: with that broken, each would fail for the
+        # same unrelated reason, and none would say anything about the harness.
+        failed.insert(0, HONEST)
+        outcomes[HONEST] = f"the adapter's own candidate failed, so no hack was tried: {outcomes[HONEST]}"
+        stopped = {}
     tested = HarnessTested(
         harness_digest=digest, passed=sum(stopped.values()), failed=tuple(failed), outcomes=outcomes
     )

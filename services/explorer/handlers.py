@@ -23,7 +23,7 @@ from services.explorer.acceptance import accept
 from services.explorer.explore import Exploration, explore
 from shared.bus import STREAM, Bus, Delivery, bus_away
 from shared.domain import load_domain
-from shared.errors import AlphaLabError, MalformedEvent
+from shared.errors import ConfigError, MalformedEvent
 from shared.events import (
     SUBJECT_PREFIX,
     BaselineEvaluated,
@@ -212,11 +212,11 @@ def _event_id(campaign_id: str, key: str) -> str:
 
 
 def _final(err: Exception, delivery: Delivery) -> bool:
-    """Whether a failure ends the campaign now: one the operator must fix (a bad data file, a refused
-    adapter: trying again cannot help) or the last allowed try; an outage never is."""
+    """Whether a failure ends the campaign now: a setting or file the operator must fix (trying again
+    cannot help), or the last allowed try; an outage never is."""
     if bus_away(err):
         return False
-    return isinstance(err, AlphaLabError) or delivery.failures + 1 >= MAX_DELIVER
+    return isinstance(err, ConfigError) or delivery.failures + 1 >= MAX_DELIVER
 
 
 @contextlib.asynccontextmanager

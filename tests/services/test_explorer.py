@@ -19,6 +19,7 @@ from shared.events import (
     Event,
     ExplorationFinished,
     HarnessRejected,
+    HarnessTested,
     PhaseFinished,
     decode,
     encode,
@@ -194,7 +195,12 @@ async def test_a_users_adapter_folder_and_data_file_are_explored_once(
     # The stand-in's harness has no grade command, so Phase 2 rejects it, its own candidate first.
     [rejected] = await _events(bus, "c1", "harness-rejected")
     assert isinstance(rejected.payload, HarnessRejected)
-    assert rejected.payload.reasons[0].startswith("honest-candidate: invalid: ")
+    assert rejected.payload.reasons[0].startswith(
+        "honest-candidate: the adapter's own candidate failed, so no hack was tried: invalid: "
+    )
+    [tested] = await _events(bus, "c1", "harness-tested")
+    assert isinstance(tested.payload, HarnessTested)
+    assert tested.payload.failed == ("honest-candidate",), "hacks built on a broken candidate say nothing"
 
 
 async def test_the_traffic_domain_is_explored_on_its_real_counts(
@@ -251,15 +257,16 @@ async def test_an_explorer_killed_mid_exploration_explores_once_after_restart(
 async def test_a_broken_harness_ends_the_phase_as_failed_after_the_last_retry(
     bus: Bus, explorer: subprocess.Popen[bytes], tmp_path: Path, home: Path
 ) -> None:
-    """A harness that always fails is retried, then the phase ends as failed and the start dead-lettered."""
+    """A harness that always fails is retried, then the phase ends as failed: the failure is an event of
+    its own (which ends the campaign), so the start is acked, not dead-lettered."""
     adapter = _standin(tmp_path / "broken-adapter", fail=True)
     await bus.publish(_campaign(adapter))
     await _wait_for_failure(bus, home / "explorer.log")
     [finished] = await _events(bus, "c1", "phase-finished")
     assert isinstance(finished.payload, PhaseFinished) and finished.payload.phase == "explore"
     assert finished.payload.outcome.startswith("failed: ") and "broken on purpose" in finished.payload.outcome
-    [rejected] = await _events(bus, "c1", "event-rejected")
-    assert "handler failed 3 times" in rejected.payload.reason  # type: ignore[attr-defined]
+    await wait_for(lambda: _idle(bus), 30, "the explorer to ack the campaign")
+    assert await _events(bus, "c1", "event-rejected") == []
     assert await _events(bus, "c1", "exploration-finished") == []
     # Each try starts export and baselines together and kills the other when one fails, so a try
     # may log one command or both: three tries log at least three and at most six.
@@ -268,10 +275,10 @@ async def test_a_broken_harness_ends_the_phase_as_failed_after_the_last_retry(
 
 
 async def _wait_for_failure(bus: Bus, log: Path) -> None:
-    async def rejected() -> bool:
-        return bool(await _events(bus, "c1", "event-rejected"))
+    async def failed() -> bool:
+        return bool(await _events(bus, "c1", "phase-finished"))
 
     try:
-        await wait_for(rejected, 60, "the campaign start to be dead-lettered")
+        await wait_for(failed, 60, "the exploration to fail for good")
     except AssertionError:
         raise AssertionError(log.read_text()[-3000:]) from None
