@@ -9,7 +9,7 @@ whoever needs a stable picture takes `snapshot()`, a plain JSON-ready document.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from shared.events import (
@@ -23,11 +23,26 @@ from shared.events import (
     HarnessTested,
     InterventionIssued,
     Payload,
+    PhaseFinished,
+    RunAnalyzed,
+    RunFailed,
+    RunFinished,
     StallDetected,
 )
 from shared.projections import budget, kanban, leaderboard, playbook
 
-__all__ = ["CampaignView", "Lab", "evolve", "snapshot"]
+__all__ = ["CampaignView", "Fenced", "Lab", "evolve", "snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fenced:
+    """A run's event that arrived when its run no longer held the proposal: kept for audit, not counted."""
+
+    event_id: str
+    type: str
+    run_id: str
+    proposal_id: str
+    why: str  # 'unknown proposal', 'cancelled', 'superseded by <run>', 'not running' or 'not finished'
 
 
 @dataclass(slots=True)
@@ -50,6 +65,18 @@ class CampaignView:
     budget: budget.Budget = field(default_factory=budget.Budget)
     stalls: list[tuple[str, StallDetected]] = field(default_factory=list)
     interventions: list[tuple[str, InterventionIssued]] = field(default_factory=list)
+    fenced: list[Fenced] = field(default_factory=list)
+    failure: str | None = None  # why exploration failed for good, if it did
+
+    def holds(self, proposal_id: str, run_id: str) -> bool:
+        """Whether `run_id` is the latest attempt of a proposal still open to its result or analysis."""
+        card = self.kanban.cards.get(proposal_id)
+        return card is not None and card.state not in kanban.TERMINAL and card.run_ids[-1:] == [run_id]
+
+    @property
+    def experimented(self) -> bool:
+        """Whether any experiment has started (a campaign can end before its first one)."""
+        return any(card.run_ids for card in self.kanban.cards.values())
 
 
 @dataclass(slots=True)
@@ -67,11 +94,40 @@ def evolve(lab: Lab, event: Event) -> Lab:
     view.position += 1
     view.last_event_id = event.event_id
     view.budget.last_event_at = event.occurred_at
+    if isinstance(event.payload, _RESULTS):
+        why = _fence(view, event.payload)
+        if why is not None:
+            view.fenced.append(
+                Fenced(event.event_id, event.type, event.payload.run_id, event.payload.proposal_id, why)
+            )
+            return lab
     # Only the views that read this type of event see it: a replay of a million events spends
     # most of its fold time otherwise on pattern matches that cannot succeed.
     for fold in _FOLDS.get(type(event.payload), ()):
         fold(view, event)
     return lab
+
+
+_RESULTS = (RunFinished, RunFailed, RunAnalyzed)
+
+
+def _fence(view: CampaignView, result: RunFinished | RunFailed | RunAnalyzed) -> str | None:
+    """Why a run's result or analysis must not count (None if it counts), decided once for every view.
+
+    It counts only for the attempt that holds the proposal at that moment: the card's latest run, in
+    the state that run can move from (running for a result, finished or failed for an analysis). A
+    late result of a cancelled or superseded attempt is recorded for audit instead.
+    """
+    card = view.kanban.cards.get(result.proposal_id)
+    if card is None:
+        return "unknown proposal"
+    if card.state == "cancelled":
+        return "cancelled"
+    if card.run_ids[-1:] != [result.run_id]:
+        return f"superseded by {card.run_ids[-1]}" if card.run_ids else "never started"
+    if isinstance(result, RunAnalyzed):
+        return None if card.state in {"finished", "failed"} else "not finished"
+    return None if card.state == "running" else "not running"
 
 
 def _fold_campaign(view: CampaignView, event: Event) -> None:
@@ -82,6 +138,8 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
             view.status = "finished"
         case ExplorationFinished():
             view.explored = True
+        case PhaseFinished(phase="explore", outcome=outcome) if outcome.startswith(_FAILED):
+            view.failure = outcome.removeprefix(_FAILED)
         case HarnessReviewed(harness_digest=digest) as review:
             view.harness_digest, view.harness_review = digest, review
         case HarnessTested(harness_digest=digest) as tested:
@@ -96,6 +154,7 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
             view.interventions.append((event.event_id, intervention))
 
 
+_FAILED = "failed: "  # how the explorer's PhaseFinished says exploration failed for good
 _Fold = Callable[[CampaignView, Event], object]
 _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
     (
@@ -103,6 +162,7 @@ _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
             CampaignStarted,
             CampaignFinished,
             ExplorationFinished,
+            PhaseFinished,
             HarnessReviewed,
             HarnessTested,
             HarnessAccepted,
@@ -134,6 +194,8 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "data": view.data,
         "status": view.status,
         "explored": view.explored,
+        "failure": view.failure,
+        "experimented": view.experimented,
         "position": view.position,
         "last_event_id": view.last_event_id,
         "harness": {
@@ -212,6 +274,7 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                 {"event_id": eid, **i.model_dump(mode="json")} for eid, i in view.interventions
             ],
         },
+        "fenced": [asdict(fenced) for fenced in view.fenced],
         "budget": {
             "limits": spent.limits.model_dump(mode="json"),
             "experiments": spent.experiments,

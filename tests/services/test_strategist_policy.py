@@ -208,6 +208,7 @@ def test_a_configuration_with_a_failed_replicate_is_not_retried() -> None:
         *_confirmed(5.0, {"model": "a", "x": 0.5}),
         *_completed("p004", 4.0, contender),
         ProposalCreated(proposal_id="p005", config=contender),
+        RunStarted(run_id="p005-1", proposal_id="p005", worker="w"),
         RunFailed(run_id="p005-1", proposal_id="p005", error="oom"),
         RunAnalyzed(run_id="p005-1", proposal_id="p005", verdict="invalid"),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.events import CampaignStarted, Direction, Event, ProposalCreated, RunFinished
+from shared.events import CampaignStarted, Direction, Event, ProposalCreated, RunFinished, RunStarted
 from shared.projections import snapshot
 from shared.projections.leaderboard import REPLICATES, Leaderboard
 from shared.replay import fold
@@ -25,6 +25,7 @@ def _events(*runs: tuple[dict, float], direction: Direction = "minimize") -> lis
     for i, (config, value) in enumerate(runs, start=1):
         events += [
             event(ProposalCreated(proposal_id=f"p{i}", config=config, seed=i), second=i),
+            event(RunStarted(run_id=f"r{i}", proposal_id=f"p{i}", worker="w"), second=i + 0.25),
             event(RunFinished(run_id=f"r{i}", proposal_id=f"p{i}", value=value), second=i + 0.5),
         ]
     return events

@@ -48,6 +48,7 @@ def _trial(pid: str, config: dict, value: float, second: float = 1.0, seed: int 
     """A proposal for `config` and its run finishing with `value`."""
     return [
         event(ProposalCreated(proposal_id=pid, config=config, seed=seed), second=second),
+        event(RunStarted(run_id=f"r-{pid}", proposal_id=pid, worker="w1"), second=second + 0.25),
         event(RunFinished(run_id=f"r-{pid}", proposal_id=pid, value=value), second=second + 0.5),
     ]
 
@@ -110,12 +111,15 @@ def test_baseline_gets_its_own_flagged_row() -> None:
     assert board.best(baselines=True).label == "naive"
 
 
-def test_run_for_unknown_proposal_still_gets_a_row() -> None:
-    """A run-finished whose proposal was never seen still appears on the leaderboard."""
-    events = [_start(), event(RunFinished(run_id="r9", proposal_id="ghost", value=2.0))]
-    rows = _view(events).leaderboard.ranked()
-    assert len(rows) == 1
-    assert rows[0].n == 1 and rows[0].run_ids == ["r9"] and "ghost" in rows[0].key
+def test_run_for_unknown_proposal_is_fenced() -> None:
+    """A run-finished whose proposal was never seen holds no attempt: recorded for audit, never counted."""
+    late = event(RunFinished(run_id="r9", proposal_id="ghost", value=2.0, wall_seconds=5.0))
+    view = _view([_start(), late])
+    assert view.leaderboard.ranked() == [] and view.budget.experiments == 0
+    assert snapshot(view)["fenced"] == [
+        {"event_id": late.event_id, "type": "run-finished", "run_id": "r9", "proposal_id": "ghost",
+         "why": "unknown proposal"}
+    ]  # fmt: skip
 
 
 # --- kanban --------------------------------------------------------------------------------
@@ -164,7 +168,8 @@ def test_cancelled_is_terminal() -> None:
 def test_columns_group_proposals_by_state() -> None:
     """columns() lists proposal ids under their current state, in creation order."""
     events = [event(ProposalCreated(proposal_id=p, config={"p": p})) for p in ("a", "b", "c", "d")]
-    events += [_runs("b", "rb")["started"], _runs("c", "rc")["failed"], _runs("d", "rd")["started"]]
+    events += [_runs("b", "rb")["started"], _runs("c", "rc")["started"], _runs("c", "rc")["failed"]]
+    events += [_runs("d", "rd")["started"]]
     assert _view(events).kanban.columns() == {"proposed": ["a"], "running": ["b", "d"], "failed": ["c"]}
 
 
@@ -178,6 +183,9 @@ def test_budget_counts_spend() -> None:
     )
     events = [
         _start(budget=BudgetLimits(max_experiments=5)),
+        *(event(ProposalCreated(proposal_id=p, config={"p": p})) for p in ("p1", "p2")),
+        _runs("p1", "r1")["started"],
+        _runs("p2", "r2")["started"],
         event(RunFinished(run_id="r1", proposal_id="p1", value=1.0, wall_seconds=3.0), second=10),
         event(RunFailed(run_id="r2", proposal_id="p2", error="x", wall_seconds=1.5), second=20),
         event(llm, second=30),
@@ -194,7 +202,7 @@ def test_budget_counts_spend() -> None:
 
 def test_experiments_left_is_none_without_limit_and_never_negative() -> None:
     """Without a limit experiments_left is None; past the limit it stays at zero."""
-    runs = [event(RunFinished(run_id=f"r{i}", proposal_id="p", value=1.0), second=i) for i in range(3)]
+    runs = [e for i in range(3) for e in _trial(f"p{i}", {"lr": i}, 1.0, second=i)]
     assert _view([_start(), *runs]).budget.experiments_left is None
     assert _view([_start(budget=BudgetLimits(max_experiments=2)), *runs]).budget.experiments_left == 0
 
@@ -286,3 +294,31 @@ def test_snapshot_is_json_and_deterministic() -> None:
     assert json.loads(text) == first
     assert first == again
     assert len(first["leaderboard"]["rows"]) == 4
+
+
+# --- fencing -------------------------------------------------------------------------------
+
+
+def test_late_result_of_a_cancelled_proposal_is_fenced() -> None:
+    """A worker resumed after its proposal was cancelled: its result is kept for audit, not counted."""
+    runs = _runs("p1")
+    cancelled = event(ProposalCancelled(proposal_id="p1", reason="requeue"), second=2.5)
+    events = [_start(), event(ProposalCreated(proposal_id="p1", config={})), runs["started"], cancelled]
+    view = _view([*events, runs["finished"], runs["analyzed"]])
+    assert view.leaderboard.ranked() == [] and view.budget.experiments == 0
+    assert view.kanban.cards["p1"].state == "cancelled"
+    assert [(f.event_id, f.why) for f in view.fenced] == [
+        (runs["finished"].event_id, "cancelled"),
+        (runs["analyzed"].event_id, "cancelled"),
+    ]
+
+
+def test_late_result_of_a_superseded_attempt_is_fenced() -> None:
+    """Only the latest attempt of a redelivered proposal counts; the first attempt's result is fenced."""
+    first, second = _runs("p1", "p1-1"), _runs("p1", "p1-2")
+    events = [_start(), event(ProposalCreated(proposal_id="p1", config={})), first["started"]]
+    events += [second["started"], first["finished"], second["finished"]]
+    view = _view(events)
+    assert view.leaderboard.ranked()[0].run_ids == ["p1-2"] and view.budget.experiments == 1
+    assert [(f.run_id, f.why) for f in view.fenced] == [("p1-1", "superseded by p1-2")]
+    assert view.holds("p1", "p1-2") and not view.holds("p1", "p1-1")
