@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from services.strategist.lessons import derive_lessons, outcomes
 from services.strategist.search import SpaceParam, propose
@@ -25,6 +26,7 @@ from shared.projections.leaderboard import REPLICATES
 
 __all__ = ["decide"]
 
+JsonObject = dict[str, Any]
 OPEN = frozenset({"proposed", "running", "finished", "failed"})  # not yet analyzed or cancelled
 
 
@@ -32,6 +34,8 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
     """What the Strategist publishes next for a running campaign (nothing if it has nothing to do)."""
     if view.status != "running":
         return []
+    if view.failure is not None:
+        return _finish(view, space, f"exploration failed: {view.failure}")
     reason = _stop_reason(view, now)  # before waiting on exploration: a failed one must not hang the campaign
     if reason is not None:
         return _finish(view, space, reason)
@@ -39,7 +43,23 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
         return _finish(view, space, "harness rejected: " + "; ".join(view.harness_reasons))
     if not view.explored or view.harness != "accepted":
         return []
-    return [*_interventions(view), *_playbook(view, space, final=False), *_proposals(view, space, workers)]
+    orders = _interventions(view)
+    if orders:  # new proposals wait until the orders' requeues are in the view (open slots, budget, numbers)
+        return orders
+    return [*_playbook(view, space, final=False), *_proposals(view, space, workers)]
+
+
+def _created(number: int, config: JsonObject, rationale: str, replaces: str | None = None) -> Decision:
+    """The one way a proposal is made: its id and its seed are both its number, unique in the campaign.
+
+    So no two proposals share a seed, and replicates of a configuration (confirmations, requeues) are
+    always told apart by their seeds.
+    """
+    pid = f"p{number:03d}"
+    return Decision(
+        f"{pid}-created",
+        ProposalCreated(proposal_id=pid, config=config, seed=number, rationale=rationale, replaces=replaces),
+    )
 
 
 def _open(view: CampaignView) -> list[str]:
@@ -90,7 +110,7 @@ def _interventions(view: CampaignView) -> list[Decision]:
     """Act on the Supervisor's cancel and requeue orders that have not been carried out yet."""
     decisions: list[Decision] = []
     replaced = {card.replaces for card in view.kanban.cards.values() if card.replaces}
-    next_index = len(view.kanban.cards) + 1
+    number = len(view.kanban.cards) + 1
     for event_id, order in view.interventions:
         card = view.kanban.cards.get(order.target)
         if card is None or order.action not in {"cancel", "requeue"}:
@@ -105,20 +125,8 @@ def _interventions(view: CampaignView) -> list[Decision]:
             )
         if order.action == "requeue" and card.proposal_id not in replaced:
             config = view.leaderboard.config_of(card.proposal_id) or {}
-            pid = f"p{next_index:03d}"
-            next_index += 1
-            decisions.append(
-                Decision(
-                    f"{pid}-created",
-                    ProposalCreated(
-                        proposal_id=pid,
-                        config=config,
-                        seed=next_index,
-                        rationale=f"requeue ({event_id})",
-                        replaces=card.proposal_id,
-                    ),
-                )
-            )
+            decisions.append(_created(number, config, f"requeue ({event_id})", replaces=card.proposal_id))
+            number += 1
     return decisions
 
 
@@ -148,14 +156,7 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
     decisions = (
         [] if view.kanban.cards else [Decision("phase-experiment-started", PhaseStarted(phase="experiment"))]
     )
-    for offset, (config, rationale) in enumerate(planned):
-        pid = f"p{first + offset:03d}"
-        decisions.append(
-            Decision(
-                f"{pid}-created",
-                ProposalCreated(proposal_id=pid, config=config, seed=first + offset, rationale=rationale),
-            )
-        )
+    decisions += [_created(first + offset, config, why) for offset, (config, why) in enumerate(planned)]
     return decisions
 
 

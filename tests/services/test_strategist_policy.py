@@ -18,6 +18,7 @@ from shared.events import (
     HarnessTested,
     InterventionIssued,
     Payload,
+    PhaseFinished,
     PlaybookRevised,
     ProposalCancelled,
     ProposalCreated,
@@ -262,3 +263,35 @@ def test_time_budget_ends_a_campaign_whose_exploration_never_finished() -> None:
     assert (
         isinstance(decisions[-1].payload, CampaignFinished) and "time budget" in decisions[-1].payload.reason
     )
+
+
+
+def test_seeds_are_unique_among_a_configurations_proposals_through_requeues_and_confirmations() -> None:
+    """A requeue and a later confirmation replicate of the same configuration never share a seed."""
+    contender = {"model": "a", "x": 0.03}
+    view = _view(
+        *_completed("p001", 3.0, contender),
+        ProposalCreated(proposal_id="p002", config=contender, seed=2),
+        RunStarted(run_id="p002-1", proposal_id="p002", worker="w"),
+        ProposalCreated(proposal_id="p003", config=contender, seed=3),
+        InterventionIssued(action="cancel", target="p003", reason="overtime"),
+        InterventionIssued(action="requeue", target="p002", reason="silent worker"),
+    )
+    lab, seeds = Lab(campaigns={"c1": view}), [0, 2, 3]
+    for second in range(100, 103):  # the orders, then the confirmation they leave wanted
+        for decision in decide(lab.campaigns["c1"], SPACE, workers=1, now=EPOCH):
+            lab = evolve(lab, event(decision.payload, "c1", second))
+            if isinstance(decision.payload, ProposalCreated) and decision.payload.config == contender:
+                seeds.append(decision.payload.seed)
+    assert len(seeds) == 5  # p001 to p003, the requeue of p002, one more replicate
+    assert len(set(seeds)) == len(seeds)
+
+
+def test_a_failed_exploration_finishes_the_campaign_at_once_with_its_reason() -> None:
+    """The explorer's failed explore phase ends the campaign, without waiting for a harness."""
+    failed = PhaseFinished(phase="explore", outcome="failed: data.csv: no such file")
+    view = _view(failed, ready=())
+    finished = [d.payload for d in decide(view, SPACE, workers=1, now=EPOCH)][-1]
+    assert isinstance(finished, CampaignFinished)
+    assert finished.reason == "exploration failed: data.csv: no such file"
+    assert view.failure == "data.csv: no such file" and not view.experimented
