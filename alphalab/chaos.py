@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -215,10 +217,11 @@ class ChaosMonkey:
         ]
 
 
-def verify(settings: Settings, campaign_id: str, live: CampaignView) -> tuple[list[str], list[Event]]:
+def verify(settings: Settings, campaign_id: str, live: dict[str, Any]) -> tuple[list[str], list[Event]]:
     """The checks a campaign must pass after any chaos, and its events: finished exactly once; every
     proposal terminal; at most one counted result per proposal; the ledger equal to the stream (read
-    from the lab's NATS store), with gapless positions; the replay equal to the live projections."""
+    from the lab's NATS store), with gapless positions; the replay equal to `live`, the snapshot of the
+    projections the live campaign ended with."""
     failures: list[str] = []
     with Ledger(settings.ledger_path, read_only=True) as ledger:
         events = list(ledger.events())
@@ -233,7 +236,7 @@ def verify(settings: Settings, campaign_id: str, live: CampaignView) -> tuple[li
         failures.append(f"ledger != stream: {len(missing)} missing, {len(extra)} extra or out of order")
     own = [e for e in events if e.campaign_id == campaign_id]
     view = fold(own).campaigns[campaign_id]
-    if snapshot(view) != snapshot(live):
+    if _json(snapshot(view)) != _json(live):
         failures.append("replay != live projections")
     finished = sum(isinstance(e.payload, CampaignFinished) for e in own)
     if finished != 1:
@@ -248,6 +251,10 @@ def verify(settings: Settings, campaign_id: str, live: CampaignView) -> tuple[li
     if view.budget.experiments > len(view.kanban.cards):
         failures.append(f"{view.budget.experiments} experiments counted for {len(view.kanban.cards)} proposals")
     return failures, own
+
+
+def _json(document: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(document))
 
 
 async def _stream_ids(nats_url: str) -> list[str]:

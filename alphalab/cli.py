@@ -240,7 +240,7 @@ def chaos(seconds: float, seed: int, experiments: int, home: Path | None) -> Non
     result = run_campaign(
         settings, "traffic", data=None, workers=2, experiments=experiments, console=console, on_tick=monkey
     )
-    failures, events = verify(settings, result.campaign_id, result.view)
+    failures, events = verify(settings, result.campaign_id, snapshot(result.view))
     for line in monkey.report(events, result.view):
         console.print(line, highlight=False)
     console.print(f"finished        {result.reason}", highlight=False)
