@@ -155,6 +155,9 @@ class Manifest(_Strict):
         "else a path relative to the adapter folder",
     )
     budget: Budget = Budget()
+    deterministic: bool = Field(
+        default=False, description="a configuration's result does not depend on the seed: never replicate"
+    )
     search_space: tuple[Param, ...] = ()
 
     @field_validator("held_out")

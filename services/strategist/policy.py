@@ -161,7 +161,8 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
 
 
 def _confirmations(view: CampaignView, count: int) -> list[dict]:  # type: ignore[type-arg]
-    """Replicates of the configurations that look better than the champion, up to REPLICATES runs each.
+    """Replicates of the unsettled configurations that look better than the champion, up to REPLICATES
+    runs each (a settled one, see `Leaderboard.settled`, is no contender, so it gets none).
 
     A best is declared only after replication (see the leaderboard), so these go before new
     exploration. Open proposals of a configuration count as runs it will get; a configuration with a

@@ -80,6 +80,9 @@ class CampaignStarted(Payload):
         default=False,
         description="start even where the sandbox is missing or the harness lets a hack through",
     )
+    deterministic: bool = Field(
+        default=False, description="the domain's results do not depend on the seed: one run settles a config"
+    )
 
 
 class PhaseStarted(Payload):

@@ -218,6 +218,7 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                     "n": row.n,
                     "mean": row.mean,
                     "spread": row.spread,
+                    "settled": board.settled(row),
                     "best": row.best,
                     "best_run_id": row.best_run_id,
                     "run_ids": list(row.run_ids),
@@ -225,6 +226,7 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                 for rank, row in enumerate(board.ranked(), start=1)
             ],
             "replicates": leaderboard.REPLICATES,
+            "deterministic": board.deterministic,
             "champion": None
             if champion is None
             else {

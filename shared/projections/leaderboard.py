@@ -4,9 +4,11 @@ Ranking follows the campaign's metric direction, so a minimize metric sorts asce
 system sorted descending regardless). Mean and spread use Welford's update, so a row costs O(1) per run.
 
 A lucky seed must not become the campaign's best, so the best is *declared*, not read off the top row:
-the champion is a configuration with at least REPLICATES graded runs. The first configuration to reach
-REPLICATES runs becomes champion; after that, a challenger with at least REPLICATES runs takes over only
-when its mean beats the champion's by more than the larger of the two rows' sample spreads. The check is
+the champion is a *settled* configuration: one with REPLICATES graded runs, or two runs that gave the
+same value (its result does not depend on the seed), or one run in a campaign whose domain says it is
+deterministic. The first configuration to settle becomes champion; after that, a settled challenger
+takes over only when its mean beats the champion's by more than the larger of the two rows' sample
+spreads. The check is
 made whenever a run of a challenger arrives (O(1)), so promotions follow from the events in order and
 a replay promotes exactly what the live fold did.
 """
@@ -93,6 +95,7 @@ class Promotion:
 class Leaderboard:
     metric: str | None = None
     direction: Direction = "minimize"
+    deterministic: bool = False  # the domain says a configuration's result does not depend on the seed
     rows: dict[str, Row] = field(default_factory=dict)
     proposals: dict[str, str] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -122,6 +125,14 @@ class Leaderboard:
         change = over.mean - row.mean if self.direction == "minimize" else row.mean - over.mean
         return 100 * change / abs(over.mean)
 
+    def settled(self, row: Row) -> bool:
+        """Whether `row` has the runs to be declared the best, so replicating it further would tell nothing.
+
+        Two equal values (at n == 2 a spread of exactly 0) show the seed does not matter; from n == 3
+        on, REPLICATES decides.
+        """
+        return row.n >= REPLICATES or (row.n >= 2 and row.m2 == 0.0) or (self.deterministic and row.n >= 1)
+
     def champion(self) -> Row | None:
         """The configuration declared the best (replicated, and beyond the spread of the one before)."""
         return self.rows[self.promotions[-1].key] if self.promotions else None
@@ -133,17 +144,17 @@ class Leaderboard:
     def contenders(self) -> list[Row]:
         """Configurations that need more runs before they could be declared the best, best mean first.
 
-        Those with fewer than REPLICATES runs whose mean beats the champion's, or, with no champion
-        yet, the top configuration row.
+        Unsettled ones whose mean beats the champion's, or, with no champion yet, the top configuration
+        row if it is unsettled.
         """
         champion = self.champion()
         if champion is None:
             top = self.best()
-            return [top] if top is not None and top.n < REPLICATES else []
+            return [top] if top is not None and not self.settled(top) else []
         return [
             row
             for row in self.ranked()
-            if not row.baseline and row.n < REPLICATES and self.better(row.mean, champion.mean)
+            if not row.baseline and not self.settled(row) and self.better(row.mean, champion.mean)
         ]
 
     def runs_since_best(self) -> int:
@@ -151,9 +162,9 @@ class Leaderboard:
         return self.since_promotion
 
     def _promote(self, row: Row, run_id: str) -> None:
-        """Make `row` the champion if it has the replicates and beats the champion beyond the noise."""
+        """Make `row` the champion if it is settled and beats the champion beyond the noise."""
         champion = self.champion()
-        if row.n < REPLICATES or row is champion:
+        if not self.settled(row) or row is champion:
             return
         if champion is not None:
             margin = max(row.spread, champion.spread)
@@ -166,8 +177,8 @@ class Leaderboard:
 
 def evolve(board: Leaderboard, event: Event) -> Leaderboard:
     match event.payload:
-        case CampaignStarted(metric=metric, direction=direction):
-            board.metric, board.direction = metric, direction
+        case CampaignStarted(metric=metric, direction=direction, deterministic=deterministic):
+            board.metric, board.direction, board.deterministic = metric, direction, deterministic
         case ProposalCreated(proposal_id=proposal_id, config=config):
             key = config_key(config)
             board.proposals[proposal_id] = key

@@ -295,3 +295,11 @@ def test_a_failed_exploration_finishes_the_campaign_at_once_with_its_reason() ->
     assert isinstance(finished, CampaignFinished)
     assert finished.reason == "exploration failed: data.csv: no such file"
     assert view.failure == "data.csv: no such file" and not view.experimented
+
+
+def test_a_configuration_settled_by_two_equal_values_is_not_replicated_again() -> None:
+    """Two runs with the same value settle a configuration: the next proposals explore instead."""
+    config = {"model": "a", "x": 0.03}
+    view = _view(*_completed("p001", 3.0, config), *_completed("p002", 3.0, config))
+    proposed = _proposed(view, workers=2)
+    assert proposed and all(p.config != config for p in proposed)

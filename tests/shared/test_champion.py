@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.events import CampaignStarted, Direction, Event, ProposalCreated, RunFinished, RunStarted
 from shared.projections import snapshot
-from shared.projections.leaderboard import REPLICATES, Leaderboard
+from shared.projections.leaderboard import REPLICATES, Leaderboard, config_key
 from shared.replay import fold
 from tests.factories import event
 
@@ -110,3 +110,30 @@ def test_snapshot_names_the_champion_and_its_promotions() -> None:
     assert (doc["champion"]["mean"], doc["champion"]["spread"], doc["champion"]["n"]) == (5.0, 0.5, 3)
     assert [p["run_id"] for p in doc["promotions"]] == ["r3"]
     assert doc["runs_since_best"] == 1 and doc["rows"][0]["label"] == "lr=2"
+
+
+def test_two_equal_values_settle_a_configuration_and_make_it_champion() -> None:
+    """A second run with the same value shows the seed does not matter: no third replicate is needed."""
+    board = _board((A, 5.0), (A, 5.0))
+    assert board.settled(board.rows[config_key(A)])
+    assert board.champion() is not None and board.champion().n == 2  # type: ignore[union-attr]
+    assert board.contenders() == []
+
+
+def test_two_different_values_do_not_settle_a_configuration() -> None:
+    """With a spread, a configuration still needs REPLICATES runs."""
+    board = _board((A, 5.0), (A, 5.5))
+    assert not board.settled(board.rows[config_key(A)]) and board.champion() is None
+    assert [row.key for row in board.contenders()] == [config_key(A)]
+
+
+def test_one_run_settles_a_configuration_of_a_deterministic_campaign() -> None:
+    """A campaign started deterministic declares its best configuration after one run each."""
+    events = _events((A, 5.0), (B, 4.0))
+    events[0] = event(
+        CampaignStarted(domain="t", objective="o", metric="mae", direction="minimize", deterministic=True)
+    )
+    view = fold(events).campaigns["c1"]
+    assert [p.key for p in view.leaderboard.promotions] == [config_key(A), config_key(B)]
+    assert view.leaderboard.contenders() == []
+    assert snapshot(view)["leaderboard"]["deterministic"] is True

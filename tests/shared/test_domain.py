@@ -143,3 +143,11 @@ def test_an_unknown_domain_is_refused_with_the_builtin_names(tmp_path: Path) -> 
     """A name that is neither built in nor an adapter folder says what exists."""
     with pytest.raises(ConfigError, match=r"neither a built-in domain \(.*traffic.*\)"):
         load_domain(str(tmp_path / "nowhere"))
+
+
+def test_a_manifest_may_say_its_results_do_not_depend_on_the_seed(adapter: Path) -> None:
+    """`deterministic` defaults to false; `deterministic = true` at the top of domain.toml sets it."""
+    assert load_domain(str(adapter)).manifest.deterministic is False
+    toml = adapter / "domain.toml"
+    toml.write_text("deterministic = true\n" + toml.read_text())
+    assert load_domain(str(adapter)).manifest.deterministic is True
