@@ -78,10 +78,13 @@ class _Worker:
                 result = await self._run_unless_cancelled(event, view, proposal, run_id, delivery)
             finally:
                 self.heartbeat.busy_with = None
-            await self._publish(event, f"{run_id}-{result.TYPE}", result)
+            await self._publish(event, f"{run_id}-{result.TYPE}", result)  # kept for audit, counted or not
             await self.projection.settle()
-            await self._analyze(event, self.projection.lab.campaigns[event.campaign_id], run_id, result)
-            log.info("run_done", outcome=result.TYPE)
+            view = self.projection.lab.campaigns[event.campaign_id]
+            counted = view.holds(proposal.proposal_id, run_id)  # not if cancelled or superseded meanwhile
+            if counted:
+                await self._analyze(event, view, run_id, result)
+            log.info("run_done", outcome=result.TYPE, fenced=not counted)
 
     async def _run_unless_cancelled(
         self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery
