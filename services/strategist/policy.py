@@ -23,11 +23,14 @@ from shared.events import (
 from shared.live import Decision
 from shared.projections import CampaignView
 from shared.projections.leaderboard import REPLICATES
+from shared.projections.verdict import judge
 
 __all__ = ["decide"]
 
 JsonObject = dict[str, Any]
-OPEN = frozenset({"proposed", "running", "finished", "failed"})  # not yet analyzed or cancelled
+HAS_RESULT = frozenset({"finished", "failed"})
+OPEN = frozenset({"proposed", "running", *HAS_RESULT})  # not yet analyzed, cancelled or dead-lettered
+ANALYSIS_GRACE_S = 60.0  # how long a result waits for its worker's analysis before the Strategist's
 
 
 def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now: datetime) -> list[Decision]:
@@ -43,10 +46,26 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
         return _finish(view, space, "harness rejected: " + "; ".join(view.harness_reasons))
     if not view.explored or view.harness != "accepted":
         return []
-    orders = _interventions(view)
+    orders = [*_lost_analyses(view, now), *_interventions(view)]
     if orders:  # new proposals wait until the orders' requeues are in the view (open slots, budget, numbers)
         return orders
     return [*_playbook(view, space, final=False), *_proposals(view, space, workers)]
+
+
+def _lost_analyses(view: CampaignView, now: datetime) -> list[Decision]:
+    """Analyses of results that waited longer than ANALYSIS_GRACE_S for their worker's analysis.
+
+    The worker that ran it may have died between its result and its analysis, and a card left with a
+    result but no analysis is open forever (the experiment budget could never stop the campaign). Same
+    judge, same id as the worker's (`<run>-analyzed`), so if the worker's arrives too, one is deduplicated.
+    """
+    decisions = []
+    for pid, card in view.kanban.cards.items():
+        if card.state in HAS_RESULT and (now - card.history[-1].at).total_seconds() >= ANALYSIS_GRACE_S:
+            run_id = card.run_ids[-1]
+            error = "run failed; analyzed by the strategist" if card.state == "failed" else None
+            decisions.append(Decision(f"{run_id}-analyzed", judge(view.leaderboard, run_id, pid, error)))
+    return decisions
 
 
 def _created(number: int, config: JsonObject, rationale: str, replaces: str | None = None) -> Decision:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from services.strategist.policy import decide
+from services.strategist.policy import ANALYSIS_GRACE_S, decide
 from shared.events import (
     BaselineEvaluated,
     BudgetLimits,
@@ -28,6 +28,7 @@ from shared.events import (
     RunStarted,
 )
 from shared.projections import CampaignView, Lab, evolve
+from shared.projections.verdict import judge
 from tests.factories import EPOCH, event
 
 
@@ -303,3 +304,21 @@ def test_a_configuration_settled_by_two_equal_values_is_not_replicated_again() -
     view = _view(*_completed("p001", 3.0, config), *_completed("p002", 3.0, config))
     proposed = _proposed(view, workers=2)
     assert proposed and all(p.config != config for p in proposed)
+
+
+def test_a_result_whose_analysis_was_lost_is_analyzed_by_the_strategist() -> None:
+    """A finished card left without its worker's analysis gets the same judge's verdict, same id."""
+    run = [ProposalCreated(proposal_id="p001", config={"model": "a", "x": 0.3})]
+    run += [RunStarted(run_id="p001-1", proposal_id="p001", worker="w")]
+    run += [RunFinished(run_id="p001-1", proposal_id="p001", value=3.0)]
+    view = _view(*run, budget=BudgetLimits(max_experiments=1))
+    finished_at = view.kanban.cards["p001"].history[-1].at
+    assert decide(view, SPACE, workers=1, now=finished_at) == []  # the worker's analysis may still come
+    later = decide(view, SPACE, workers=1, now=finished_at + timedelta(seconds=ANALYSIS_GRACE_S))
+    assert [d.key for d in later] == ["p001-1-analyzed"]
+    assert later[0].payload == judge(view.leaderboard, "p001-1", "p001")
+    assert later[0].payload.verdict == "improved"  # type: ignore[attr-defined]
+    lab = evolve(Lab(campaigns={"c1": view}), event(later[0].payload, "c1", 100))
+    finish = decide(lab.campaigns["c1"], SPACE, workers=1, now=finished_at + timedelta(seconds=61))
+    assert isinstance(finish[-1].payload, CampaignFinished)
+    assert finish[-1].payload.reason == "experiment budget of 1 spent"
