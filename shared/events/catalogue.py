@@ -275,3 +275,6 @@ class EventRejected(Payload):
     sha256: Digest
     preview: str = ""
     rejected_by: str
+    event_id: str | None = Field(
+        default=None, description="the rejected event's id, when it decoded (its handler failed)"
+    )

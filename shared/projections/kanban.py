@@ -8,6 +8,7 @@ from typing import Literal
 
 from shared.events import (
     Event,
+    EventRejected,
     ProposalCancelled,
     ProposalCreated,
     RunAnalyzed,
@@ -18,10 +19,11 @@ from shared.events import (
 
 __all__ = ["READS", "TERMINAL", "Card", "Kanban", "State", "Transition", "evolve"]
 
-READS = (ProposalCreated, RunStarted, RunFinished, RunFailed, RunAnalyzed, ProposalCancelled)
+READS = (ProposalCreated, RunStarted, RunFinished, RunFailed, RunAnalyzed, ProposalCancelled, EventRejected)
 
-State = Literal["proposed", "running", "finished", "failed", "analyzed", "cancelled"]
-TERMINAL: frozenset[State] = frozenset({"analyzed", "cancelled"})
+State = Literal["proposed", "running", "finished", "failed", "analyzed", "cancelled", "dead"]
+# dead: the bus gave up delivering its proposal-created message (dead-lettered); no worker will run it
+TERMINAL: frozenset[State] = frozenset({"analyzed", "cancelled", "dead"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Card:
 @dataclass(slots=True)
 class Kanban:
     cards: dict[str, Card] = field(default_factory=dict)
+    created_by: dict[str, str] = field(default_factory=dict)  # proposal-created event id -> proposal id
 
     def columns(self) -> dict[State, list[str]]:
         """Proposal ids per state, in the order the proposals were created."""
@@ -58,6 +61,7 @@ def evolve(board: Kanban, event: Event) -> Kanban:
         case ProposalCreated(proposal_id=proposal_id, replaces=replaces):
             if proposal_id not in board.cards:
                 board.cards[proposal_id] = Card(proposal_id, "proposed", replaces=replaces)
+                board.created_by[event.event_id] = proposal_id
                 _move(board, proposal_id, "proposed", event)
         case RunStarted(proposal_id=proposal_id, run_id=run_id, worker=worker):
             if _move(board, proposal_id, "running", event):
@@ -71,6 +75,8 @@ def evolve(board: Kanban, event: Event) -> Kanban:
             _move(board, proposal_id, "analyzed", event)
         case ProposalCancelled(proposal_id=proposal_id):
             _move(board, proposal_id, "cancelled", event)
+        case EventRejected(event_id=rejected) if rejected in board.created_by:
+            _move(board, board.created_by[rejected], "dead", event)
     return board
 
 

@@ -42,7 +42,7 @@ class Fenced:
     type: str
     run_id: str
     proposal_id: str
-    why: str  # 'unknown proposal', 'cancelled', 'superseded by <run>', 'not running' or 'not finished'
+    why: str  # 'unknown proposal', 'cancelled', 'dead-lettered', 'superseded by <run>', 'not running'...
 
 
 @dataclass(slots=True)
@@ -109,6 +109,7 @@ def evolve(lab: Lab, event: Event) -> Lab:
 
 
 _RESULTS = (RunFinished, RunFailed, RunAnalyzed)
+_CLOSED_WHY = {"cancelled": "cancelled", "dead": "dead-lettered"}  # closed before its run's result came
 
 
 def _fence(view: CampaignView, result: RunFinished | RunFailed | RunAnalyzed) -> str | None:
@@ -121,8 +122,8 @@ def _fence(view: CampaignView, result: RunFinished | RunFailed | RunAnalyzed) ->
     card = view.kanban.cards.get(result.proposal_id)
     if card is None:
         return "unknown proposal"
-    if card.state == "cancelled":
-        return "cancelled"
+    if card.state in _CLOSED_WHY:
+        return _CLOSED_WHY[card.state]
     if card.run_ids[-1:] != [result.run_id]:
         return f"superseded by {card.run_ids[-1]}" if card.run_ids else "never started"
     if isinstance(result, RunAnalyzed):

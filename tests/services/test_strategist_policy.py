@@ -12,6 +12,7 @@ from shared.events import (
     BudgetLimits,
     CampaignFinished,
     CampaignStarted,
+    EventRejected,
     ExplorationFinished,
     HarnessAccepted,
     HarnessRejected,
@@ -27,7 +28,7 @@ from shared.events import (
     RunFinished,
     RunStarted,
 )
-from shared.projections import CampaignView, Lab, evolve
+from shared.projections import CampaignView, Lab, evolve, snapshot
 from shared.projections.verdict import judge
 from tests.factories import EPOCH, event
 
@@ -322,3 +323,20 @@ def test_a_result_whose_analysis_was_lost_is_analyzed_by_the_strategist() -> Non
     finish = decide(lab.campaigns["c1"], SPACE, workers=1, now=finished_at + timedelta(seconds=61))
     assert isinstance(finish[-1].payload, CampaignFinished)
     assert finish[-1].payload.reason == "experiment budget of 1 spent"
+
+
+def test_a_dead_lettered_proposal_does_not_block_the_experiment_budget_stop() -> None:
+    """A proposal whose message the bus gave up on is dead, listed as such, and the budget stop fires."""
+    budget = BudgetLimits(max_experiments=2)
+    queued = ProposalCreated(proposal_id="p002", config={"x": 1})
+    view = _view(*_completed("p001", 3.0), queued, budget=budget)
+    created = view.kanban.cards["p002"].history[0].event_id
+    rejected = EventRejected(
+        reason="handler failed 5 times", subject="alphalab.events.c1.proposal-created", size=10,
+        sha256=DIGEST, rejected_by="worker", event_id=created,
+    )  # fmt: skip
+    lab = evolve(Lab(campaigns={"c1": view}), event(rejected, "c1", 100))
+    view = lab.campaigns["c1"]
+    assert snapshot(view)["kanban"]["columns"]["dead"] == ["p002"]
+    finished = decide(view, SPACE, workers=1, now=EPOCH)[-1].payload
+    assert isinstance(finished, CampaignFinished) and finished.reason == "experiment budget of 2 spent"

@@ -12,6 +12,7 @@ from shared.events import (
     CampaignStarted,
     Direction,
     Event,
+    EventRejected,
     HarnessAccepted,
     HarnessRejected,
     HarnessReviewed,
@@ -322,3 +323,16 @@ def test_late_result_of_a_superseded_attempt_is_fenced() -> None:
     assert view.leaderboard.ranked()[0].run_ids == ["p1-2"] and view.budget.experiments == 1
     assert [(f.run_id, f.why) for f in view.fenced] == [("p1-1", "superseded by p1-2")]
     assert view.holds("p1", "p1-2") and not view.holds("p1", "p1-1")
+
+
+def test_a_late_result_of_a_dead_lettered_proposal_is_fenced() -> None:
+    """A rejection naming a proposal-created event kills its card; a result after that is not counted."""
+    created = event(ProposalCreated(proposal_id="p1", config={}))
+    runs = _runs("p1")
+    rejected = EventRejected(
+        reason="handler failed", subject="alphalab.events.c1.proposal-created", size=1,
+        sha256="sha256:" + "0" * 64, rejected_by="worker", event_id=created.event_id,
+    )  # fmt: skip
+    view = _view([_start(), created, runs["started"], event(rejected, second=2.5), runs["finished"]])
+    assert view.kanban.cards["p1"].state == "dead" and view.leaderboard.ranked() == []
+    assert [f.why for f in view.fenced] == ["dead-lettered"]
