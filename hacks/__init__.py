@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain import Budget, Domain
-from shared.grading import Verdict
+from shared.grading import Verdict, candidate_limits
 
 __all__ = ["ATTEMPTS", "KNOWN", "MARK", "Hack", "assemble", "judge", "suite"]
 
@@ -58,6 +58,15 @@ KNOWN: tuple[Hack, ...] = (
     _attempt("read_secrets"),
     _attempt("read_grader_memory"),
     _attempt("ship_a_symlink", rejected_by="symbolic link", links={"data": "/"}),
+    # Issue 9: state outside the filesystem, limits a walk or RLIMIT_AS cannot hold, hostile output.
+    _attempt("leave_kernel_state"),
+    _attempt("hide_from_the_disk_limit", rejected_by="MB of workspace"),
+    _attempt("allocate_across_processes", rejected_by="memory"),
+    _attempt("exhaust_inodes", rejected_by="files and folders"),
+    _attempt("deep_tree"),
+    _attempt("answer_an_odd_shape", rejected_by="malformed"),
+    _attempt("name_the_host"),
+    _attempt("call_denied_syscalls"),
 )
 
 
@@ -97,6 +106,7 @@ def assemble(
         "seconds": budget.run_seconds,
         "memory_mb": budget.run_memory_mb,
         "disk_mb": budget.run_disk_mb,
+        "inodes": candidate_limits(budget).inodes,
         **extra,
     }
     (folder / Path(entry).with_name("hack.json")).write_text(json.dumps(settings))

@@ -26,6 +26,7 @@ __all__ = ["Group", "available", "create"]
 log = structlog.get_logger(__name__)
 _ROOT = Path("/sys/fs/cgroup")
 _REMOVE_SECONDS = 5.0
+_STALE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def create(memory_mb: int) -> Group | None:
     parent = _parent()
     if isinstance(parent, str):
         return None
+    _sweep(parent.path)
     path = parent.path / f"alphalab-run-{secrets.token_hex(6)}"
     path.mkdir()
     group = Group(path, parent.version)
@@ -161,6 +163,18 @@ def create(memory_mb: int) -> Group | None:
         group.remove()
         raise
     return group
+
+
+@functools.cache
+def _sweep(parent: Path) -> None:
+    """Once per process: remove the empty groups of runs whose process died before it removed them
+    (a worker killed mid-run; bwrap's --die-with-parent took the run with it). Only old ones: a young
+    one may be another process's run about to start."""
+    now = time.time()
+    for group in parent.glob("alphalab-run-*"):
+        with contextlib.suppress(OSError):
+            if now - group.stat().st_mtime > _STALE_SECONDS and not _read(group / "cgroup.procs").strip():
+                group.rmdir()
 
 
 def _read(path: Path) -> str:

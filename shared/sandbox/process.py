@@ -325,9 +325,12 @@ class _Watch:
         self._thread.join()
 
     def final(self) -> None:
-        """After the run: a memory kill the watch had no time to see."""
+        """After the run: a memory kill, or a full workspace, that the watch had no time to see (a
+        run that crashes on ENOSPC at once, say)."""
         if self.violation is None and self._launch.group is not None and self._launch.group.out_of_memory():
             self.violation = "memory"
+        if self.violation is None and self._disk is not None:
+            self.violation = self._disk.over()
 
     def _watch(self) -> None:
         deadline = time.monotonic() + self._limits.wall_seconds

@@ -4,7 +4,8 @@ A walk that adds up file sizes misses what a candidate can hide from it: a file 
 open, hard links, sparse files, paths too long to name, a tree too deep to descend. So, as root, the
 workspace of a grading is a tmpfs of its own, mounted for the grading's duration with `size=` and
 `nr_inodes=`: every byte and inode of it counts, however it was made, and writing past the limit
-fails with ENOSPC. (Its pages are also charged to the writing run's memory cgroup.) Where we cannot
+fails with ENOSPC. (Its pages are also charged to the writing run's memory cgroup.) A keeper process
+unmounts it if we die before we do, so no mount outlives its grading on the host. Where we cannot
 mount (not root) the workspace is a plain folder and `Gauge` falls back to a walk, reported by
 `alphalab doctor` as the weaker guarantee it is.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,10 +56,32 @@ def limited(path: Path, disk_mb: int, inodes: int) -> Iterator[bool]:
         log.warning("workspace-mount-failed", path=str(path), error=error)
         yield False
         return
+    keeper = _keeper(path)
     try:
         yield True
     finally:
         release(path)
+        if keeper is not None:
+            assert keeper.stdin is not None
+            keeper.stdin.close()
+            keeper.wait()
+
+
+def _keeper(path: Path) -> subprocess.Popen[bytes] | None:
+    """A tiny process, in a session of its own, that unmounts `path` when our end of its pipe closes:
+    when we are done, or when we die (killed mid-grading), so a mount never outlives its grading."""
+    umount = shutil.which("umount")
+    if umount is None:
+        log.warning("workspace-keeper-missing", path=str(path), reason="no umount program")
+        return None
+    script = 'read _ ; exec "$1" -l "$0" 2>/dev/null'
+    return subprocess.Popen(
+        ["/bin/sh", "-c", script, str(path), umount],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def release(path: Path) -> None:

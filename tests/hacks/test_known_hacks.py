@@ -23,7 +23,7 @@ from domains.traffic.data import load_series
 from hacks import MARK, Hack, assemble, judge, suite
 from shared.domain import Domain, load_domain
 from shared.grading import Verdict, evaluate
-from shared.sandbox import isolation
+from shared.sandbox import isolation, tree
 
 TRAFFIC = load_domain("traffic")
 HACKS = {hack.name: hack for hack in suite(TRAFFIC)}
@@ -44,6 +44,23 @@ EXPECTED = {
     "read-grader-memory": "contained",
     "ship-a-symlink": "rejected: candidate files: data is a symbolic link",
     "constant-forecast": "rejected: predict: constant: all 125 forecasts are identical",
+    "leave-kernel-state": "contained",
+    "hide-from-the-disk-limit": "rejected: fit: candidate fit wrote more than 64 MB of workspace",
+    "allocate-across-processes": "rejected: fit: candidate fit ran out of memory (512 MB of memory)",
+    "exhaust-inodes": "rejected: fit: candidate fit made more than 4096 files and folders in the workspace",
+    "deep-tree": "contained",
+    "answer-an-odd-shape": "rejected: predict: malformed: forecast 1 of 125 (RecursionError",
+    "name-the-host": "contained",
+    "call-denied-syscalls": "contained",
+}
+# Hacks that act on a later grading: each is graded twice, the second must find nothing of the first.
+TWICE = {"cache-between-calls", "leave-kernel-state"}
+# Small limits where a hack exhausts them, so that it is stopped in seconds.
+BUDGETS = {
+    "hide-from-the-disk-limit": {"run_disk_mb": 64},
+    "exhaust-inodes": {"run_disk_mb": 64},
+    "deep-tree": {"run_disk_mb": 64},
+    "allocate-across-processes": {"run_memory_mb": 512},
 }
 
 pytestmark = pytest.mark.skipif(
@@ -86,7 +103,7 @@ def listener() -> Iterator[tuple[int, list[str]]]:
 
 
 def test_the_suite_holds_every_kind_the_issue_names() -> None:
-    assert set(HACKS) == set(EXPECTED) and len(HACKS) >= 12
+    assert set(HACKS) == set(EXPECTED) and len(HACKS) >= 23
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -99,13 +116,16 @@ def test_each_known_hack_is_stopped_and_the_host_unharmed(
 ) -> None:
     hack: Hack = HACKS[name]
     port, accepted = listener
-    budget = adapter.manifest.budget.model_copy(update={"run_seconds": 15, "run_disk_mb": 128})
-    extra = {"port": port, "constant": _test_mean()} if name == "constant-forecast" else {"port": port}
+    update = {"run_seconds": 15, "run_disk_mb": 128, **BUDGETS.get(name, {})}
+    budget = adapter.manifest.budget.model_copy(update=update)
+    extra = {"port": port, "host_paths": [str(tmp_path), str(Path.home())]}
+    if name == "constant-forecast":
+        extra["constant"] = _test_mean()
     candidate = assemble(hack, adapter, tmp_path / "candidate", budget, **extra)
     digest, free = adapter.harness_digest(), shutil.disk_usage(tmp_path).free
 
     verdict = asyncio.run(evaluate(adapter, tmp_path / "run", candidate=candidate, budget=budget))
-    if name == "cache-between-calls":  # a second grading must not find what the first one saw
+    if name in TWICE:  # a second grading must not find what the first one saw or left
         verdict = asyncio.run(evaluate(adapter, tmp_path / "again", candidate=candidate, budget=budget))
 
     stopped, how = judge(hack, verdict)
@@ -120,7 +140,8 @@ def test_each_known_hack_is_stopped_and_the_host_unharmed(
     assert _eventually(lambda: _run_processes() == []), (
         f"processes of the run outlived it: {_run_processes()}"
     )
-    shutil.rmtree(tmp_path / "run", ignore_errors=True)
+    assert not os.path.ismount(tmp_path / "run" / "workspace")
+    tree.remove(tmp_path / "run")  # by descriptor, however deep the candidate's tree
     assert shutil.disk_usage(tmp_path).free > free - (64 << 20)
     assert not list(Path("/").glob("escaped-from-a-workspace.txt"))
     assert not (Path(adapter.root) / "escaped-from-a-workspace.txt").exists()
@@ -160,15 +181,27 @@ def _eventually(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 
 
 def _run_processes() -> list[int]:
-    """Processes of any run's own uid (the sandbox gives each run one, from 100000 up) still alive."""
+    """Processes of any run's own uid (the sandbox gives each run one, from 100000 up) still alive,
+    among those started from this test process's memory cgroup (runs of another process on the same
+    machine, a concurrent test session say, live in that process's cgroup and are not ours to judge)."""
+    ours = _memory_cgroup("self")
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             if (
                 os.stat(f"/proc/{pid}").st_uid >= 100_000
                 and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+                and (ours is None or (_memory_cgroup(pid) or "").startswith(ours))
             ):
                 found.append(int(pid))
         except (OSError, IndexError):
             pass
     return found
+
+
+def _memory_cgroup(pid: str) -> str | None:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return path
+    return None

@@ -266,3 +266,176 @@ def _uid_of(pid: str) -> int:
         return os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return -1
+
+
+# --- issue 9: kernel isolation, run-wide memory, filesystem limits, no host paths, safe walks ----
+
+def _strict() -> None:
+    """The new isolation needs bubblewrap, root (to stage and mount) and a memory cgroup."""
+    if isolation().mode != "bubblewrap" or os.geteuid() != 0:
+        pytest.skip("needs bubblewrap run as root")
+
+
+LEAVE_IPC = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+librt = ctypes.CDLL("librt.so.1", use_errno=True)
+if "leave" in os.sys.argv:
+    assert libc.shmget(0x5151, 4096, 0o1666) >= 0 and libc.msgget(0x5151, 0o1666) >= 0
+    assert librt.mq_open(b"/sandbox-test", os.O_CREAT | os.O_RDWR, 0o666, None) >= 0
+    print("left")
+else:
+    print(libc.shmget(0x5151, 0, 0), libc.msgget(0x5151, 0), librt.mq_open(b"/sandbox-test", os.O_RDONLY))
+"""
+
+
+def test_ipc_objects_die_with_the_run_that_made_them(tmp_path: Path) -> None:
+    _strict()
+    limits, access = Limits(wall_seconds=30), Access(tmp_path)
+    first = run([*_python(LEAVE_IPC), "leave"], cwd=tmp_path, limits=limits, access=access)
+    assert first.stdout_tail.strip() == "left", first.stderr_tail
+    second = run(_python(LEAVE_IPC), cwd=tmp_path, limits=limits, access=access)
+    assert second.stdout_tail.split() == ["-1", "-1", "-1"], second.stderr_tail
+
+
+SYSCALLS = """
+import ctypes, errno, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def err(number, *args):
+    return 0 if libc.syscall(number, *args) >= 0 else ctypes.get_errno()
+seen = {
+    "keyctl": err(250, 0, -3, 0), "add_key": err(248, b"user", b"k", b"v", 1, -3),
+    "ptrace": err(101, 16, os.getppid(), 0, 0), "unshare": err(272, 0x10000000),
+    "mount": err(165, b"none", b"/tmp", b"tmpfs", 0, 0), "bpf": err(321, 0, 0, 0),
+    "userfaultfd": err(323, 0), "clone3": err(435, 0, 0),
+}
+thread = threading.Thread(target=lambda: None); thread.start(); thread.join()
+seen["subprocess"] = subprocess.run(["true"]).returncode
+print(seen)
+"""
+
+
+def test_the_seccomp_filter_denies_what_a_run_has_no_business_calling(tmp_path: Path) -> None:
+    """Denied calls fail with EPERM (clone3 with ENOSYS, so libc falls back); threads and children work."""
+    _strict()
+    if os.uname().machine != "x86_64":
+        pytest.skip("the probe uses x86_64 syscall numbers")
+    outcome = run(_python(SYSCALLS), cwd=tmp_path, limits=Limits(wall_seconds=30), access=Access(tmp_path))
+    seen = eval(outcome.stdout_tail)  # noqa: S307 - our own probe's dict of ints
+    assert seen.pop("clone3") == 38 and seen.pop("subprocess") == 0, outcome.stderr_tail
+    assert set(seen.values()) == {1}, seen  # EPERM
+
+
+MANY_PROCESSES = """
+import os, time
+for _ in range(3):
+    if os.fork() == 0:
+        block = bytearray(150 << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(20)
+        os._exit(0)
+time.sleep(20)
+"""
+
+
+def test_memory_is_bounded_for_the_run_as_a_whole(tmp_path: Path) -> None:
+    """Three processes of 150 MB each fit a 256 MB address-space limit one by one, not the run's cgroup."""
+    _strict()
+    from shared.sandbox import cgroup
+
+    if cgroup.available() is not None:
+        pytest.skip(cgroup.available())
+    limits = Limits(wall_seconds=20, memory_mb=256)
+    outcome = run(_python(MANY_PROCESSES), cwd=tmp_path, limits=limits, access=Access(tmp_path))
+    assert outcome.violation == "memory", outcome
+    assert outcome.failure(limits) == "ran out of memory (256 MB of memory) and was killed by the kernel"
+    assert outcome.wall_seconds < 15
+
+
+HIDDEN_WRITES = """
+import os
+out = open("hidden.bin", "wb"); os.unlink("hidden.bin")
+try:
+    for _ in range(64):
+        out.write(b"x" * (1 << 20)); out.flush()
+except OSError as error:
+    print("bytes", error.errno)
+out.close()
+try:
+    for i in range(10_000):
+        open(f"f{i}", "w").close()
+except OSError as error:
+    print("inodes", error.errno)
+"""
+
+
+def test_a_limited_workspace_counts_unlinked_files_and_inodes(tmp_path: Path) -> None:
+    """The filesystem refuses what a walk would miss: a file written after its unlink, many empty files."""
+    _strict()
+    from shared.sandbox import workspace
+
+    space = tmp_path / "workspace"
+    space.mkdir()
+    limits = Limits(wall_seconds=30, disk_mb=16, inodes=256)
+    with workspace.limited(space, 16, 256) as mounted:
+        assert mounted
+        outcome = run(_python(HIDDEN_WRITES), cwd=space, limits=limits, access=Access(space))
+    assert not os.path.ismount(space)
+    assert "bytes 28" in outcome.stdout_tail  # ENOSPC
+    assert outcome.violation == "inodes" or "inodes 28" in outcome.stdout_tail
+
+
+SHOW_EVERYTHING = """
+import os, sys
+from pathlib import Path
+parts = [os.getcwd(), sys.executable, " ".join(sys.argv), repr(dict(os.environ))]
+for pid in ("self", "1"):
+    for name in ("mountinfo", "cmdline", "environ"):
+        parts.append(Path(f"/proc/{pid}/{name}").read_bytes().decode(errors="replace"))
+print("\\n".join(parts))
+"""
+
+
+def test_nothing_of_the_host_is_named_inside(tmp_path: Path) -> None:
+    """Mount table, command lines and environments name /workspace and /opt only, never a host path."""
+    _strict()
+    from shared.sandbox import workspace
+
+    space = tmp_path / "workspace"
+    space.mkdir()
+    with workspace.limited(space, 16, 256):
+        outcome = run(
+            [sys.executable, "-c", SHOW_EVERYTHING, str(space / "argument")],
+            cwd=space,
+            limits=Limits(wall_seconds=30),
+            access=Access(space),
+        )
+    shown = outcome.stdout_tail
+    assert "/workspace/argument" in shown, outcome.stderr_tail
+    for host in (str(tmp_path), sys.prefix, str(Path(sys.executable).parent), str(Path.home()) + "/"):
+        assert host not in shown, f"{host} is named inside"
+
+
+def test_a_tree_100000_deep_is_walked_and_deleted(tmp_path: Path) -> None:
+    """Walks and deletes are iterative and by descriptor: depth and PATH_MAX do not matter."""
+    from shared.sandbox import tree, workspace
+
+    with workspace.limited(tmp_path, 512, 200_000):  # a tmpfs where we may mount one: faster
+        _deep_tree_is_walked_and_deleted(tmp_path)
+
+
+def _deep_tree_is_walked_and_deleted(tmp_path: Path) -> None:
+    from shared.sandbox import tree
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(100_000):
+        os.mkdir("d", dir_fd=fd)
+        deeper = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(os.open("leaf", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+    assert tree.usage(tmp_path / "d").inodes == 100_000
+    tree.remove(tmp_path / "d")
+    assert not (tmp_path / "d").exists()
