@@ -23,7 +23,7 @@ def outcomes(view: CampaignView) -> list[tuple[str, Outcome]]:
             result.append((pid, Outcome(config, graded[pid])))
         elif any(t.state == "failed" for t in card.history):
             result.append((pid, Outcome(config, None, failed=True)))
-        elif card.state != "cancelled":
+        elif card.state not in {"cancelled", "dead"}:  # closed without a result: tells nothing
             result.append((pid, Outcome(config, None)))
     return result
 

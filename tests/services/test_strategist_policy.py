@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from services.strategist.lessons import outcomes
 from services.strategist.policy import ANALYSIS_GRACE_S, decide
 from shared.events import (
     BaselineEvaluated,
@@ -340,3 +341,15 @@ def test_a_dead_lettered_proposal_does_not_block_the_experiment_budget_stop() ->
     assert snapshot(view)["kanban"]["columns"]["dead"] == ["p002"]
     finished = decide(view, SPACE, workers=1, now=EPOCH)[-1].payload
     assert isinstance(finished, CampaignFinished) and finished.reason == "experiment budget of 2 spent"
+
+
+def test_a_dead_lettered_proposal_is_no_outcome_for_the_search() -> None:
+    """Like a cancelled one, a dead proposal never gets a result, so the search does not wait on it."""
+    view = _view(*_completed("p001", 3.0), ProposalCreated(proposal_id="p002", config={"x": 1}))
+    created = view.kanban.cards["p002"].history[0].event_id
+    rejected = EventRejected(
+        reason="x", subject="alphalab.events.c1.proposal-created", size=1, sha256=DIGEST,
+        rejected_by="worker", event_id=created,
+    )  # fmt: skip
+    lab = evolve(Lab(campaigns={"c1": view}), event(rejected, "c1", 100))
+    assert [pid for pid, _ in outcomes(lab.campaigns["c1"])] == ["p001"]
