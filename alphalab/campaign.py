@@ -212,6 +212,7 @@ async def _watch(
         task = progress.add_task("exploring", total=limits.max_experiments or 0)
         while True:
             stack.tend()
+            await projection.caught_up()  # also replaces its consumer if a NATS restart lost it
             if time.monotonic() >= next_stuck_check:
                 next_stuck_check = time.monotonic() + _STUCK_CHECK_S
                 await _restart_stuck(stack, bus)

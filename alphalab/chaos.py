@@ -217,19 +217,24 @@ class ChaosMonkey:
         ]
 
 
-def verify(settings: Settings, campaign_id: str, live: dict[str, Any]) -> tuple[list[str], list[Event]]:
+def verify(
+    settings: Settings, campaign_id: str, live: dict[str, Any], *, nats_url: str | None = None
+) -> tuple[list[str], list[Event]]:
     """The checks a campaign must pass after any chaos, and its events: finished exactly once; every
     proposal terminal; at most one counted result per proposal; the ledger equal to the stream (read
-    from the lab's NATS store), with gapless positions; the replay equal to `live`, the snapshot of the
-    projections the live campaign ended with."""
+    from `nats_url`, else from the lab's own NATS store), with gapless positions; the replay equal to
+    `live`, the snapshot of the projections the live campaign ended with."""
     failures: list[str] = []
     with Ledger(settings.ledger_path, read_only=True) as ledger:
         events = list(ledger.events())
         positions = ledger.positions()
     if positions != list(range(1, len(positions) + 1)):
         failures.append("ledger positions are not gapless from 1")
-    with EmbeddedNats(settings.nats_dir) as server:
-        stream_ids = asyncio.run(_stream_ids(server.url))
+    if nats_url is None:
+        with EmbeddedNats(settings.nats_dir) as server:
+            stream_ids = asyncio.run(_stream_ids(server.url))
+    else:
+        stream_ids = asyncio.run(_stream_ids(nats_url))
     ledger_ids = [e.event_id for e in events]
     if ledger_ids != stream_ids:
         missing, extra = set(stream_ids) - set(ledger_ids), set(ledger_ids) - set(stream_ids)
