@@ -355,11 +355,15 @@ def doctor() -> None:
     for aspect, how in sandbox.protections:
         console.print(f"  [green]ok[/]       {aspect:14} {how}", highlight=False, soft_wrap=True)
     for missing in sandbox.missing:
-        console.print(f"  [red]missing[/]  {missing}", highlight=False)
+        console.print(f"  [red]missing[/]  {missing}", highlight=False, soft_wrap=True)
     if sandbox.missing:
-        console.print(
-            "To isolate candidates fully: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)."
-        )
+        remedies = []
+        if sandbox.mode != "bubblewrap":
+            remedies.append("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)")
+        if any(m.startswith(("memory", "workspace", "host paths")) for m in sandbox.missing):
+            remedies.append("run as root, or give this user a delegated cgroup with the memory controller")
+        advice = "; ".join(remedies) or "see above"
+        console.print(f"To isolate candidates fully: {advice}.", highlight=False, soft_wrap=True)
     sys.exit(0 if sandbox.complete else 1)
 
 

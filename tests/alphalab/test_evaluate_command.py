@@ -52,3 +52,6 @@ def test_doctor_reports_the_isolation_in_force() -> None:
         assert aspect in done.stdout
     for missing in sandbox.missing:
         assert missing.split(":")[0] in done.stdout
+    if sandbox.mode == "bubblewrap" and sandbox.complete:  # issue 9: every kernel mechanism named
+        for aspect in ("user", "ipc", "seccomp", "memory", "workspace", "host paths", "scratch"):
+            assert f"ok       {aspect}" in done.stdout
