@@ -96,6 +96,7 @@ def run_campaign(
             patience=budget.patience,
         ),
         unsafe_no_sandbox=unsafe_no_sandbox,
+        deterministic=domain.manifest.deterministic,
     )
     return _run(settings, campaign_id, start, workers, console, on_tick)
 

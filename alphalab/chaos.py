@@ -172,8 +172,10 @@ class ChaosMonkey:
     def _time_recoveries(self, stack: Stack, view: CampaignView, now: float) -> None:
         pending = []
         for target, at, position, old in self._recovering:
-            back = stack.nats is not None and stack.nats.running() if target == NATS else (
-                stack.pid(target) not in {None, old}
+            back = (
+                stack.nats is not None and stack.nats.running()
+                if target == NATS
+                else (stack.pid(target) not in {None, old})
             )
             if back and (view.position > position or view.status == "finished"):
                 self.costs.setdefault(target, []).append(now - at)
@@ -254,7 +256,8 @@ def verify(
     if doubled:
         failures.append(f"proposals counted more than once: {', '.join(doubled)}")
     if view.budget.experiments > len(view.kanban.cards):
-        failures.append(f"{view.budget.experiments} experiments counted for {len(view.kanban.cards)} proposals")
+        counted, proposals = view.budget.experiments, len(view.kanban.cards)
+        failures.append(f"{counted} experiments counted for {proposals} proposals")
     return failures, own
 
 

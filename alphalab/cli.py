@@ -221,10 +221,17 @@ def resume(campaign_id: str | None, workers: int, home: Path | None) -> None:
 
 
 @main.command()
-@click.option("--seconds", type=click.FloatRange(10), default=120.0, show_default=True,
-              help="How long random kills go on (the planned ones come at their moments).")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(10),
+    default=120.0,
+    show_default=True,
+    help="How long random kills go on (the planned ones come at their moments).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random kills.")
-@click.option("--experiments", type=click.IntRange(1), default=10, show_default=True, help="Experiment budget.")
+@click.option(
+    "--experiments", type=click.IntRange(1), default=10, show_default=True, help="Experiment budget."
+)
 @_home
 def chaos(seconds: float, seed: int, experiments: int, home: Path | None) -> None:
     """Run a traffic campaign while SIGKILLing every service (several times), the NATS server (twice and
@@ -248,8 +255,10 @@ def chaos(seconds: float, seed: int, experiments: int, home: Path | None) -> Non
         console.print(f"[red]FAILED[/] {failure}")
     if failures:
         sys.exit(1)
-    console.print("[green]every check held[/]: finished once, every proposal terminal, at most one counted "
-                  "result per proposal, ledger == stream, gapless positions, replay == live")
+    console.print(
+        "[green]every check held[/]: finished once, every proposal terminal, at most one counted "
+        "result per proposal, ledger == stream, gapless positions, replay == live"
+    )
 
 
 def _require_sandbox(settings: Settings, unsafe: bool) -> None:

@@ -155,9 +155,11 @@ class Bus:
         ]
         return list(await asyncio.gather(*futures))
 
-    async def reject(self, msg: Msg, reason: str) -> None:
+    async def reject(self, msg: Msg, reason: str, event: Event | None = None) -> None:
         """Dead-letter `msg`: keep its bytes as a blob and publish an `event-rejected` record.
 
+        `event` is the message decoded, if it was a valid event whose handling failed for good: the
+        record then names it and belongs to its campaign, so projections can mark what it was about.
         The record's id derives from the stream position, so every consumer that rejects the same
         message (and every redelivery) produces one record, not many.
         """
@@ -171,10 +173,11 @@ class Bus:
             sha256=digest,
             preview=msg.data[:512].decode("utf-8", errors="replace"),
             rejected_by=self.producer.service,
+            event_id=event.event_id if event is not None else None,
         )
         key = f"{seq}" if seq is not None else digest
         event_id = "rejected-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-        campaign = _campaign_of(msg.subject)
+        campaign = event.campaign_id if event is not None else _campaign_of(msg.subject)
         await self.publish(
             Event.new(rejection, campaign_id=campaign, producer=self.producer, event_id=event_id)
         )
@@ -291,17 +294,20 @@ class Bus:
             delivery=delivery.num_delivered,
         ):
             if delivery.num_delivered >= DELIVERY_BACKSTOP:
-                await self._dead_letter(msg, f"delivered {delivery.num_delivered} times without an outcome")
+                reason = f"delivered {delivery.num_delivered} times without an outcome"
+                await self._dead_letter(msg, event, reason)
                 return
             try:
                 await handler(event, delivery)
             except Exception as err:
-                await self._handler_failed(msg, delivery, err, max_deliver)
+                await self._handler_failed(msg, event, delivery, err, max_deliver)
                 return
             self._failures.pop(_failure_key(msg), None)
             await msg.ack()
 
-    async def _handler_failed(self, msg: Msg, delivery: Delivery, err: Exception, max_deliver: int) -> None:
+    async def _handler_failed(
+        self, msg: Msg, event: Event, delivery: Delivery, err: Exception, max_deliver: int
+    ) -> None:
         """Count a real failure (and dead-letter at `max_deliver`); an interruption by the bus is not one."""
         if bus_away(err) or not self.nc.is_connected:
             log.warning("handler_interrupted_by_bus", error=repr(err))
@@ -312,13 +318,13 @@ class Bus:
         key = _failure_key(msg)
         failures = self._failures[key] = self._failures.get(key, 0) + 1
         if failures >= max_deliver:
-            await self._dead_letter(msg, f"handler failed {failures} times: {err!r}")
+            await self._dead_letter(msg, event, f"handler failed {failures} times: {err!r}")
             self._failures.pop(key, None)
         else:
             await msg.nak(delay=min(30.0, 0.5 * 2**failures))
 
-    async def _dead_letter(self, msg: Msg, reason: str) -> None:
-        await self.reject(msg, reason)
+    async def _dead_letter(self, msg: Msg, event: Event, reason: str) -> None:
+        await self.reject(msg, reason, event)
         await msg.term()
 
     async def _fetch(self, subscription: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:

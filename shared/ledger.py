@@ -126,7 +126,8 @@ class Ledger:
 
     def positions(self) -> list[int]:
         """Every stored position, in order (a gapless log holds 1..count)."""
-        return [int(p) for (p,) in self._db.execute("SELECT position FROM events ORDER BY position").fetchall()]
+        rows = self._db.execute("SELECT position FROM events ORDER BY position").fetchall()
+        return [int(position) for (position,) in rows]
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]

@@ -127,7 +127,7 @@ class LiveProjection:
                 while not await self.caught_up():
                     await asyncio.sleep(0.02)
         except TimeoutError as err:
-            raise NatsUnavailable(f"the projection did not catch up with the stream in {timeout:g} s") from err
+            raise NatsUnavailable(f"the projection did not catch up in {timeout:g} s") from err
 
     async def stop(self) -> None:
         await self._unsubscribe()

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Literal
 
 import structlog
 
 from services.worker.execution import execute
 from shared.bus import Bus, Delivery
 from shared.domain import load_domain
-from shared.events import Event, Payload, ProposalCreated, RunAnalyzed, RunFailed, RunStarted
+from shared.events import Event, Payload, ProposalCreated, RunFailed, RunStarted
 from shared.heartbeat import Heartbeat
 from shared.live import LiveProjection
 from shared.projections import CampaignView
+from shared.projections.verdict import judge
 from shared.settings import Settings
 
 __all__ = ["ACK_WAIT_S", "DURABLE", "run"]
@@ -123,23 +123,8 @@ class _Worker:
     async def _analyze(self, cause: Event, view: CampaignView, run_id: str, result: Payload | None) -> None:
         """Judge a run against the incumbent best, which ends the proposal's life on the board."""
         pid = cause.payload.proposal_id  # type: ignore[attr-defined]
-        board = view.leaderboard
-        earlier = [g.value for g in board.history if g.run_id != run_id]
-        graded = next((g for g in board.history if g.run_id == run_id), None)
-        if isinstance(result, RunFailed) or graded is None:
-            error = result.error if isinstance(result, RunFailed) else "no graded result"
-            analysis = RunAnalyzed(run_id=run_id, proposal_id=pid, verdict="invalid", summary=error)
-        else:
-            best = (min if board.direction == "minimize" else max)(earlier) if earlier else None
-            verdict: Literal["improved", "unchanged", "worse"] = (
-                "improved"
-                if best is None or board.better(graded.value, best)
-                else ("unchanged" if abs(graded.value - best) <= 0.01 * abs(best) else "worse")
-            )
-            summary = f"{board.metric} {graded.value:.4g}" + (
-                f" vs best {best:.4g}" if best is not None else ""
-            )
-            analysis = RunAnalyzed(run_id=run_id, proposal_id=pid, verdict=verdict, summary=summary)
+        error = result.error if isinstance(result, RunFailed) else None
+        analysis = judge(view.leaderboard, run_id, pid, error)
         await self._publish(cause, f"{run_id}-analyzed", analysis)
 
     async def _publish(self, cause: Event, key: str, payload: Payload) -> None:

@@ -99,8 +99,9 @@ def test_a_campaign_finishes_on_a_cluster_that_loses_a_node(tmp_path: Path) -> N
         asyncio.run(_replicated(url))
         settings = Settings(home=tmp_path / "lab", nats_url=url, log_level="info")
         hook = _KillOneNode(nodes[0][0])
+        quiet = Console(quiet=True)
         result = run_campaign(
-            settings, "traffic", data=None, workers=2, experiments=4, console=Console(quiet=True), on_tick=hook
+            settings, "traffic", data=None, workers=2, experiments=4, console=quiet, on_tick=hook
         )
         assert hook.killed
         failures, _ = verify(settings, result.campaign_id, snapshot(result.view), nats_url=url)

@@ -58,7 +58,9 @@ def test_resume_after_every_process_is_killed_at_once(tmp_path: Path) -> None:
 
     resumed = subprocess.run(
         [ALPHALAB, "resume", "--home", str(home)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     [folder] = (home / "campaigns").iterdir()

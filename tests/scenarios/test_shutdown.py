@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.heartbeat import alive
 from shared.bus import Bus
+from shared.heartbeat import alive
 from shared.nats_server import EmbeddedNats
 from shared.service import SHUTDOWN_S
 from tests.conftest import start_service, wait_for
