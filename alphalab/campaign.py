@@ -277,6 +277,7 @@ async def _artifacts(bus: Bus, campaign_id: str, folder: Path) -> dict[str, Path
 
 
 def _write_views(view: CampaignView, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     document: dict[str, Any] = snapshot(view)
     (folder / "projections.json").write_text(json.dumps(document, indent=2))
     lines = [f"# Playbook of {view.campaign_id} (revision {view.playbook.revision})", ""]

@@ -288,7 +288,8 @@ def _report(result: CampaignResult, settings: Settings, console: Console, monkey
     failed exploration)."""
     if monkey is not None:
         console.print(f"chaos: SIGKILLed and restarted {', '.join(monkey.killed)}")
-    console.print(render.harness_table(result.view))
+    if result.view.harness_tested is not None:
+        console.print(render.harness_table(result.view))
     if result.view.harness == "rejected":
         console.print(
             f"[red]The campaign did not start: the harness {result.view.harness_digest} was rejected.[/]"

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,22 @@ def test_a_harness_that_lets_a_hack_through_stops_the_campaign_and_says_which(tm
     assert view["harness"]["status"] == "rejected" and view["status"] == "finished"
     assert any(reason.startswith("write-metrics-file: got through") for reason in view["harness"]["reasons"])
     assert view["kanban"]["columns"] == {} and view["budget"]["experiments"] == 0
+
+
+def test_a_data_file_the_explorer_refuses_ends_the_campaign_within_seconds(tmp_path: Path) -> None:
+    """A CSV that is not a matrix of counts: the campaign ends at once with the explorer's reason,
+    which the CLI prints, exit 1 - not "exploring the data" until the time budget runs out."""
+    data = tmp_path / "counts.csv"
+    data.write_text("these are\nnot counts\n")
+    home = tmp_path / "lab"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHALAB_")}
+    args = ["run", "--domain", "traffic", "--data", str(data), "--workers", "1", "--home", str(home)]
+    started = time.monotonic()
+    result = subprocess.run([_ALPHALAB, *args], capture_output=True, text=True, timeout=300, env=env)
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ended before any experiment: exploration failed" in result.stdout
+    assert str(data.name) in result.stdout, "the reason names the refused file"
+    assert took < 90, f"took {took:.0f} s"
+    view = _replayed(home, env)
+    assert view["status"] == "finished" and view["failure"] and not view["experimented"]
