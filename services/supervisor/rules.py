@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.events import InterventionIssued, StallDetected
+from shared.heartbeat import Beat
 from shared.live import Decision
 from shared.projections import CampaignView
 
@@ -29,7 +30,12 @@ class Thresholds:
 
 
 def inspect(
-    view: CampaignView, *, live_workers: Collection[str], now: datetime, limits: Thresholds
+    view: CampaignView,
+    *,
+    live_workers: Collection[str],
+    now: datetime,
+    limits: Thresholds,
+    beats: Collection[Beat] = (),
 ) -> list[Decision]:
     if view.status != "running":
         return []
@@ -37,6 +43,7 @@ def inspect(
         *_running_runs(view, live_workers, now, limits),
         *_error_rate(view, limits),
         *_no_progress(view, limits),
+        *_stuck_services(beats, now),
     ]
     reported = {event_id for event_id, _ in view.stalls} | {event_id for event_id, _ in view.interventions}
     return [f for f in findings if f"{view.campaign_id}-{f.key}" not in reported]
@@ -69,6 +76,22 @@ def _running_runs(
                 detail=f"running {age:.0f} s, limit {limits.run_seconds:g} s",
             )
             findings += _pair(f"overtime-{run_id}", stall, "cancel", card.proposal_id)
+    return findings
+
+
+def _stuck_services(beats: Collection[Beat], now: datetime) -> list[Decision]:
+    """Instances that beat but whose main loop stopped turning: reported once per incarnation (the
+    process tending them - the CLI's stack, a container's liveness probe - restarts them)."""
+    findings = []
+    for beat in beats:
+        if beat.stuck(now.timestamp()):
+            idle = now.timestamp() - beat.turned_at
+            stall = StallDetected(
+                kind="stuck_service",
+                subject=f"{beat.service} {beat.instance}",
+                detail=f"heartbeat fresh, main loop idle {idle:.0f} s (incarnation {beat.incarnation})",
+            )
+            findings.append(Decision(f"stall-stuck-{beat.instance}-{beat.incarnation}", stall))
     return findings
 
 

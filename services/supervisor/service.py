@@ -9,7 +9,7 @@ import structlog
 
 from services.supervisor.rules import Thresholds, inspect
 from shared.bus import Bus
-from shared.heartbeat import HEARTBEAT_TTL_S, beat_of
+from shared.heartbeat import HEARTBEAT_TTL_S, alive, beat_of
 from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
 from shared.settings import Settings
 
@@ -24,6 +24,7 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 
 async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
+    beats = await alive(bus)
     for view, domain in running_campaigns(projection.lab):
         running_on = {c.worker for c in view.kanban.cards.values() if c.state == "running" and c.worker}
         live_workers = {w for w in running_on if await beat_of(bus, "worker", w) is not None}
@@ -34,7 +35,8 @@ async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
             silent_after_seconds=HEARTBEAT_TTL_S,
             no_progress_runs=2 * patience if patience else None,
         )
-        findings = inspect(view, live_workers=live_workers, now=datetime.now(UTC), limits=limits)
+        now = datetime.now(UTC)
+        findings = inspect(view, live_workers=live_workers, now=now, limits=limits, beats=beats)
         if not findings:
             continue
         await publish_decisions(bus, projection, view.campaign_id, findings)

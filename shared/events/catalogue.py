@@ -231,7 +231,9 @@ class PlaybookRevised(Payload):
 
 
 class StallDetected(Payload):
-    kind: Literal["silent_service", "run_overtime", "error_rate", "no_progress", "budget_burn"]
+    kind: Literal[
+        "silent_service", "stuck_service", "run_overtime", "error_rate", "no_progress", "budget_burn"
+    ]
     subject: str
     detail: str = ""
 

@@ -15,6 +15,7 @@ from shared.events import (
     RunStarted,
     StallDetected,
 )
+from shared.heartbeat import Beat
 from shared.projections import CampaignView, Lab, evolve
 from tests.factories import EPOCH, event
 
@@ -94,3 +95,23 @@ def test_a_finding_already_reported_is_not_reported_again() -> None:
     for finding in first:
         lab = evolve(lab, event(finding.payload, "c1", 40, event_id=f"c1-{finding.key}"))
     assert inspect(lab.campaigns["c1"], live_workers=set(), now=later, limits=LIMITS) == []
+
+
+def test_a_service_that_beats_but_does_not_turn_is_reported_once_per_incarnation() -> None:
+    """A fresh heartbeat whose main loop is idle past STUCK_AFTER_S is a stuck service; a restarted
+    process (a new incarnation) that turns is not."""
+    now = EPOCH + timedelta(seconds=1000)
+    stuck = Beat(
+        "strategist", "strategist", at=now.timestamp(), incarnation="41-aa", turned_at=now.timestamp() - 200
+    )
+    fresh = Beat("worker", "worker-1", at=now.timestamp(), incarnation="42-bb", turned_at=now.timestamp() - 1)
+    view = _view()
+    found = inspect(view, live_workers=set(), now=now, limits=LIMITS, beats=[stuck, fresh])
+    (finding,) = found
+    assert isinstance(finding.payload, StallDetected) and finding.payload.kind == "stuck_service"
+    assert finding.payload.subject == "strategist strategist" and "41-aa" in finding.payload.detail
+    assert finding.key == "stall-stuck-strategist-41-aa"
+    restarted = Beat(
+        "strategist", "strategist", at=now.timestamp(), incarnation="43-cc", turned_at=now.timestamp()
+    )
+    assert inspect(view, live_workers=set(), now=now, limits=LIMITS, beats=[restarted]) == []
