@@ -36,6 +36,14 @@ def _lab_processes(home: Path) -> list[int]:
     return pids
 
 
+def _reboot(home: Path) -> None:
+    """What the reboot after a power loss clears and killing processes does not: the lab's mounts
+    (the size-limited tmpfs of the gradings that were running; their keepers were killed too)."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(str(home))), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=True)
+
+
 def _runs_done(home: Path) -> int:
     return sum(1 for log in (home / "logs").glob("worker-*.log") for line in log.open() if "run_done" in line)
 
@@ -55,6 +63,7 @@ def test_resume_after_every_process_is_killed_at_once(tmp_path: Path) -> None:
     cli.wait()
     time.sleep(0.5)
     assert not _lab_processes(home), "the power loss must leave nothing running"
+    _reboot(home)
 
     resumed = subprocess.run(
         [ALPHALAB, "resume", "--home", str(home)],
