@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.domain import Budget, Domain
-from shared.sandbox import Access, Limits, Outcome, run_async, tree, workspace as limited_workspace
+from shared.sandbox import Access, Limits, Outcome, run_async, tree
+from shared.sandbox import workspace as limited_workspace
 
 __all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"]
 

@@ -11,16 +11,15 @@ if command() == "fit":
     limit = 2 * SETTINGS["disk_mb"] << 20
     chunk = os.urandom(1 << 20)
     written = {"unlinked": 0, "deep": 0}
-    hidden = open("hidden.bin", "wb")
-    os.unlink("hidden.bin")
-    try:
-        while written["unlinked"] < limit:
-            hidden.write(chunk)
-            hidden.flush()
-            written["unlinked"] += len(chunk)
-    except OSError as error:
-        print(f"unlinked file: stopped after {written['unlinked'] >> 20} MB: {error}", file=sys.stderr)
-    hidden.close()  # frees it: the next attempt starts from an empty workspace again
+    with open("hidden.bin", "wb", buffering=0) as hidden:  # closing it frees it for the next attempt
+        os.unlink("hidden.bin")
+        try:
+            while written["unlinked"] < limit:
+                hidden.write(chunk)
+                hidden.flush()
+                written["unlinked"] += len(chunk)
+        except OSError as error:
+            print(f"unlinked file: stopped after {written['unlinked'] >> 20} MB: {error}", file=sys.stderr)
     fd = os.open(".", os.O_RDONLY)
     try:
         for _ in range(40):  # 40 x 250 characters: far past PATH_MAX

@@ -2,6 +2,7 @@
 parents' command lines and environments, its working folder and interpreter. A host path tells an
 attacker where the harness, the venv and other runs live."""
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -16,10 +17,8 @@ if command() in ("fit", "predict"):
     shown = {"cwd": os.getcwd(), "executable": sys.executable, "argv": " ".join(sys.argv)}
     for name in ("mountinfo", "cmdline", "environ"):
         for pid in ("self", "1", str(os.getppid())):
-            try:
+            with contextlib.suppress(OSError):
                 shown[f"/proc/{pid}/{name}"] = Path(f"/proc/{pid}/{name}").read_bytes().decode("latin-1")
-            except OSError:
-                pass
     for where, text in shown.items():
         named = sorted(mark for mark in marks if mark and mark != "/" and mark in text)
         if named:

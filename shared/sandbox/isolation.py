@@ -133,15 +133,21 @@ def _report(mode: Mode, problems: dict[str, str] | None = None) -> Isolation:
             ("ipc", "an IPC namespace of its own: SysV shm, semaphores, queues, POSIX mqueues die with it"),
             ("network", "a network namespace of its own, no interfaces up (abstract unix sockets included)"),
             ("processes", "pid, UTS and cgroup namespaces of its own; killed as a whole"),
-            ("seccomp", f"{len(seccomp.DENIED)} syscalls denied with EPERM ({_DENIED_SUMMARY}); "
-             "clone3 ENOSYS, clone with namespace flags EPERM; i386/x32 calls and other arches killed"),
+            (
+                "seccomp",
+                f"{len(seccomp.DENIED)} syscalls denied with EPERM ({_DENIED_SUMMARY}); "
+                "clone3 ENOSYS, clone with namespace flags EPERM; i386/x32 calls and other arches killed",
+            ),
             ("filesystem", "an empty root; system and Python folders read-only; only the workspace writable"),
             ("held-out data", "masked; the host's other files (ledger, harness, other runs) do not exist"),
         ]
         if root:
             protections.append(
-                ("host paths", f"none named inside: workspace at {stage.WORKSPACE}, Python at "
-                 f"{stage.PYTHON} and {stage.VENV} (overlays), argv and environment translated")
+                (
+                    "host paths",
+                    f"none named inside: workspace at {stage.WORKSPACE}, Python at "
+                    f"{stage.PYTHON} and {stage.VENV} (overlays), argv and environment translated",
+                )
             )
             protections.append(("scratch", "/tmp and /dev/shm: a private tmpfs limited in bytes and inodes"))
         else:

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shared.sandbox import bubblewrap, cgroup, namespaces, seccomp, tree
+from shared.sandbox import bubblewrap, cgroup, namespaces, seccomp, tree, workspace
 from shared.sandbox import limits as rlimit
 from shared.sandbox.access import Access
-from shared.sandbox import workspace
 from shared.sandbox.isolation import isolation
 from shared.sandbox.limits import Limits
 

@@ -270,6 +270,7 @@ def _uid_of(pid: str) -> int:
 
 # --- issue 9: kernel isolation, run-wide memory, filesystem limits, no host paths, safe walks ----
 
+
 def _strict() -> None:
     """The new isolation needs bubblewrap, root (to stage and mount) and a memory cgroup."""
     if isolation().mode != "bubblewrap" or os.geteuid() != 0:
@@ -419,7 +420,7 @@ def test_nothing_of_the_host_is_named_inside(tmp_path: Path) -> None:
 
 def test_a_tree_100000_deep_is_walked_and_deleted(tmp_path: Path) -> None:
     """Walks and deletes are iterative and by descriptor: depth and PATH_MAX do not matter."""
-    from shared.sandbox import tree, workspace
+    from shared.sandbox import workspace
 
     with workspace.limited(tmp_path, 512, 200_000):  # a tmpfs where we may mount one: faster
         _deep_tree_is_walked_and_deleted(tmp_path)
