@@ -329,18 +329,17 @@ def evaluate(
     domain_ref: str, candidate: Path, data: str | None, config_file: Path | None, seed: int, as_json: bool
 ) -> None:
     """Grade one candidate folder with the domain's harness, sandboxed; exit 1 if it is invalid."""
-    import tempfile
-
     from shared.domain import load_domain
     from shared.grading import evaluate as grade
+    from shared.sandbox import tree
 
     domain = load_domain(domain_ref)
     config = json.loads(config_file.read_text()) if config_file else {}
-    with tempfile.TemporaryDirectory(prefix="alphalab-evaluate-") as scratch:
+    with tree.scratch("alphalab-evaluate-") as scratch:
         verdict = asyncio.run(
             grade(
                 domain,
-                Path(scratch) / "run",
+                scratch / "run",
                 candidate=candidate.resolve(),
                 config=config,
                 seed=seed,

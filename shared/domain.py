@@ -88,7 +88,9 @@ class Budget(_Strict):
     run_seconds: float = Field(
         default=600.0, gt=0, description="wall clock for fitting, and again for grading"
     )
-    run_memory_mb: int = Field(default=4096, ge=64, description="address space of a candidate process")
+    run_memory_mb: int = Field(
+        default=4096, ge=64, description="memory of a whole run (all its processes) and of each process"
+    )
     run_disk_mb: int = Field(default=1024, ge=16, description="what a run may write into its workspace")
     experiments: int = Field(default=50, ge=1)
     campaign_seconds: float = Field(default=12 * 3600.0, gt=0)

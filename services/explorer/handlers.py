@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 
 import structlog
 from nats.js.errors import NotFoundError
@@ -39,6 +37,7 @@ from shared.events import (
     subject_for,
 )
 from shared.heartbeat import Heartbeat
+from shared.sandbox import tree
 from shared.settings import Settings
 
 __all__ = ["ACK_WAIT_S", "DURABLE", "MAX_DELIVER", "Explorer", "run"]
@@ -119,8 +118,8 @@ class Explorer:
         }
         try:
             async with self._in_progress(delivery):
-                with tempfile.TemporaryDirectory(prefix="alphalab-harness-") as scratch:
-                    payloads = await accept(event.payload, Path(scratch), graded)
+                with tree.scratch("alphalab-harness-") as scratch:
+                    payloads = await accept(event.payload, scratch, graded)
         except Exception as err:
             if not _final(err, delivery):
                 raise

@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Entry", "Usage", "chown", "remove", "usage", "walk"]
+__all__ = ["Entry", "Usage", "chown", "remove", "scratch", "usage", "walk"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -119,6 +120,17 @@ def chown(root: Path | str, uid: int) -> None:
     """Make `uid` the owner of `root` and of everything under it, links themselves included."""
     os.chown(root, uid, uid, follow_symlinks=False)
     _each(root, lambda e: os.chown(e.name, uid, uid, dir_fd=e.dir_fd, follow_symlinks=False))
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder that candidate code may fill, removed by `remove` whatever it then holds
+    (`tempfile.TemporaryDirectory` deletes recursively: a deep tree would crash it)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        remove(path)
 
 
 def remove(root: Path | str) -> None:
