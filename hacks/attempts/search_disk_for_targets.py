@@ -8,7 +8,7 @@ from hacklib import SETTINGS, command, honest, succeeded
 
 if command() == "fit":
     wanted = set(SETTINGS["held_out_names"])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20  # a big host disk takes a while; the test allows 30 s
     found = [p for p in SETTINGS["held_out"] if os.path.exists(p)]
     for folder, dirs, files in os.walk("/", onerror=lambda error: None):
         if time.monotonic() > deadline or folder.startswith(("/proc", "/sys", "/dev")):
