@@ -25,7 +25,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alphalab.brain import Brain
 from alphalab.stack import Stack
+from alphalab.transcripts import transcript_file
 from shared.bus import STREAM, Bus
 from shared.domain import builtin_domains, load_domain
 from shared.errors import AlphaLabError, ConfigError
@@ -77,8 +79,10 @@ def run_campaign(
     console: Console,
     on_tick: Hook | None = None,
     unsafe_no_sandbox: bool = False,
+    brain: Brain | None = None,
 ) -> CampaignResult:
     """Run a campaign on `domain_ref` (a built-in name or an adapter folder) to its end."""
+    brain = brain or Brain()
     domain = load_domain(domain_ref)
     budget = domain.manifest.budget
     campaign_id = f"{domain.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -93,8 +97,11 @@ def run_campaign(
         budget=BudgetLimits(
             max_experiments=experiments or budget.experiments,
             max_wall_seconds=budget.campaign_seconds,
+            max_usd=brain.max_usd,
             patience=budget.patience,
         ),
+        brain=brain.kind,
+        llm=brain.plan,
         unsafe_no_sandbox=unsafe_no_sandbox,
         deterministic=domain.manifest.deterministic,
     )
@@ -188,7 +195,7 @@ async def _campaign(
                 await asyncio.sleep(0.1)
         await projection.settle()
         view = projection.lab.campaigns[campaign_id]
-        files |= _write_views(view, folder)
+        files |= _write_views(view, folder) | await _transcripts(bus, view, folder)
         return view, files, await _finish_reason(bus, campaign_id)
     finally:
         await projection.stop()
@@ -274,6 +281,16 @@ async def _artifacts(bus: Bus, campaign_id: str, folder: Path) -> dict[str, Path
         files[f"plot {name}"] = folder / "plots" / name
         files[f"plot {name}"].write_bytes(await bus.blobs.get(digest))
     return files
+
+
+async def _transcripts(bus: Bus, view: CampaignView, folder: Path) -> dict[str, Path]:
+    """Copy every agent turn's transcript from the blob store into the campaign folder."""
+    digests = {t.turn.transcript_digest for t in view.turns if t.turn.transcript_digest}
+    for digest in digests:
+        path = transcript_file(folder, digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(await bus.blobs.get(digest))
+    return {"transcripts": folder / "transcripts"} if digests else {}
 
 
 def _write_views(view: CampaignView, folder: Path) -> dict[str, Path]:

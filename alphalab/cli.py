@@ -27,6 +27,7 @@ from shared.replay import fold
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    from alphalab.brain import Brain
     from alphalab.campaign import CampaignResult
     from alphalab.chaos import Chaos
 
@@ -148,6 +149,27 @@ _unsafe = click.option(
 @_home
 @_chaos
 @_unsafe
+@click.option(
+    "--brain",
+    type=click.Choice(["builtin", "llm"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: offline, no key (Optuna, rules); llm: models write and run code.",
+)
+@click.option(
+    "--llm",
+    "llm_spec",
+    help="Models per role, e.g. strategist=anthropic:claude-opus-4-6,worker=openai:gpt-5.2.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Campaign file (TOML): [roles.<role>] models, [prices], [budget] max_usd.",
+)
+@click.option(
+    "--max-usd", type=click.FloatRange(min=0, min_open=True), help="Stop the LLM brain at this spend."
+)
 def run_command(
     domain_ref: str,
     data: str | None,
@@ -156,9 +178,17 @@ def run_command(
     home: Path | None,
     chaos: bool,
     unsafe: bool,
+    brain: str,
+    llm_spec: str | None,
+    config: Path | None,
+    max_usd: float | None,
 ) -> None:
-    """Run a whole campaign (explore, baselines, experiments, playbook) with the builtin brain, offline."""
-    _run(domain_ref, data, workers, experiments, home, chaos, unsafe)
+    """Run a whole campaign (explore, baselines, experiments, playbook): offline with the builtin brain,
+    or with models (--brain llm) that write, run, debug and analyse code."""
+    from alphalab.brain import choose_brain
+
+    chosen = choose_brain(brain, llm_spec, config, max_usd)  # type: ignore[arg-type]
+    _run(domain_ref, data, workers, experiments, home, chaos, unsafe, chosen)
 
 
 @main.command()
@@ -185,6 +215,7 @@ def _run(
     home: Path | None,
     chaos: bool,
     unsafe: bool,
+    brain: Brain | None = None,
 ) -> None:
     from alphalab.campaign import run_campaign
 
@@ -201,6 +232,7 @@ def _run(
         console=console,
         on_tick=monkey,
         unsafe_no_sandbox=unsafe,
+        brain=brain,
     )
     _report(result, settings, console, monkey)
 
@@ -497,6 +529,42 @@ def leaderboard(home: Path | None, campaign_id: str | None, live: bool) -> None:
 def playbook(home: Path | None, campaign_id: str | None, live: bool) -> None:
     """Print the playbook of a campaign (default: the latest): its lessons and the runs behind each."""
     Console().print(render.playbook_table(_current(home, campaign_id, live)))
+
+
+@main.command()
+@_home
+@_campaign
+def cost(home: Path | None, campaign_id: str | None) -> None:
+    """What the LLM brain spent, by role and model: calls, tokens (cached too), USD, latency."""
+    from shared.projections.spend import spend
+
+    with _open_ledger(home) as ledger:
+        spent = spend(ledger.events(campaign_id=campaign_id, event_type="llm-call-finished"))
+    if not spent.total.calls:
+        raise ConfigError(
+            "no model calls in this lab's event log" + (f" for {campaign_id}" if campaign_id else "")
+        )
+    console = Console()
+    console.width = max(console.width, 120)  # rich falls back to 80 columns in a pipe, which cuts the table
+    console.print(render.cost_table(spent))
+
+
+@main.command()
+@click.argument("who")
+@_home
+@_campaign
+def transcript(who: str, home: Path | None, campaign_id: str | None) -> None:
+    """Print the agent turns of WHO: a run id (p003-1), a proposal id (p003), an agent or a role."""
+    from alphalab.transcripts import matching_turns, transcripts_of
+    from shared.agents.transcript import render as render_transcript
+
+    settings = Settings.load(home=home)
+    with _open_ledger(home) as ledger:
+        turns = matching_turns(ledger.events(campaign_id=campaign_id, event_type="agent-turn"), who)
+    if not turns:
+        raise ConfigError(f"no agent turns of {who!r} in this lab's event log")
+    for document in transcripts_of(turns, settings.home, settings.nats_url):
+        click.echo(render_transcript(document))
 
 
 def _current(home: Path | None, campaign_id: str | None, live: bool) -> CampaignView:

@@ -9,10 +9,12 @@ from rich.text import Text
 from shared.grading import Verdict
 from shared.projections import CampaignView
 from shared.projections.leaderboard import Row
+from shared.projections.spend import Line, Spend
 
 __all__ = [
     "budget_table",
     "campaign",
+    "cost_table",
     "kanban_table",
     "leaderboard_table",
     "playbook_table",
@@ -163,4 +165,27 @@ def harness_table(view: CampaignView) -> Table:
         table.add_row(f"[red]{name}[/]" if name in failed else name, outcome)
     for reason in view.harness_reasons:
         table.add_row("[red]rejected[/]", reason)
+    return table
+
+
+def cost_table(spent: Spend) -> Table:
+    """Spend by role and model, and in total: calls, tokens, USD and mean latency per call."""
+    table = Table(title="LLM spend")
+    for column in ("role", "model", "calls", "input tok", "cached", "output tok", "USD", "s/call"):
+        table.add_column(column, justify="left" if column in ("role", "model") else "right")
+
+    def cells(line: Line) -> list[str]:
+        per_call = line.seconds / line.calls if line.calls else 0.0
+        return [
+            str(line.calls),
+            f"{line.input_tokens:,}",
+            f"{line.cached_tokens:,}",
+            f"{line.output_tokens:,}",
+            f"{line.usd:.4f}",
+            f"{per_call:.2f}",
+        ]
+
+    for (role, model), line in sorted(spent.lines.items()):
+        table.add_row(role, model, *cells(line))
+    table.add_row("total", "", *cells(spent.total), style="bold")
     return table

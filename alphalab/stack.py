@@ -24,6 +24,7 @@ from shared.bus import Bus
 from shared.events import Producer
 from shared.heartbeat import Beat
 from shared.nats_server import EmbeddedNats
+from shared.secrets import without_secrets
 from shared.settings import ENV_PREFIX, Settings
 
 __all__ = ["Stack"]
@@ -31,6 +32,7 @@ __all__ = ["Stack"]
 log = structlog.get_logger(__name__)
 _ROOT = Path(__file__).resolve().parents[1]
 _STEADY_S = 60.0  # a service that ran this long before it died was not crash-looping
+MODEL_CALLERS = frozenset({"strategist", "worker"})  # the only services whose environment holds API keys
 
 
 @dataclass
@@ -69,9 +71,12 @@ class Stack:
 
     def start(self, service: str, name: str | None = None) -> None:
         """Start `python -m services.<service>` as instance `name` (default: the service's name),
-        with this stack's settings, logging to logs/<name>.log."""
+        with this stack's settings, logging to logs/<name>.log. Only the services that call models
+        inherit API keys."""
         name = name or service
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        if service not in MODEL_CALLERS:
+            env = without_secrets(env)
         env.update(
             {
                 f"{ENV_PREFIX}NATS_URL": self.nats_url,

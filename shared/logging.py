@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
-__all__ = ["configure_logging"]
+from shared.secrets import redact, secrets_in
+
+__all__ = ["configure_logging", "redact_secrets"]
+
+
+def redact_secrets(_: object, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Scrub API key values from every string of a log line (see shared.secrets)."""
+    secrets = secrets_in()
+    if not secrets:
+        return event
+    return {key: redact(value, secrets) if isinstance(value, str) else value for key, value in event.items()}
 
 
 def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "info") -> None:
@@ -22,6 +32,7 @@ def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "in
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

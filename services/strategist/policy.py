@@ -13,6 +13,7 @@ from typing import Any
 from services.strategist.lessons import derive_lessons, outcomes
 from services.strategist.search import SpaceParam, propose
 from shared.events import (
+    BudgetExhausted,
     CampaignFinished,
     PhaseFinished,
     PhaseStarted,
@@ -41,7 +42,7 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
         return _finish(view, space, f"exploration failed: {view.failure}")
     reason = _stop_reason(view, now)  # before waiting on exploration: a failed one must not hang the campaign
     if reason is not None:
-        return _finish(view, space, reason)
+        return [*_usd_exhausted(view), *_finish(view, space, reason)]
     if view.harness == "rejected":
         return _finish(view, space, "harness rejected: " + "; ".join(view.harness_reasons))
     if not view.explored or view.harness != "accepted":
@@ -49,6 +50,8 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
     orders = [*_lost_analyses(view, now), *_interventions(view)]
     if orders:  # new proposals wait until the orders' requeues are in the view (open slots, budget, numbers)
         return orders
+    if view.brain == "llm":  # the model proposes and writes the playbook (see llm.py); the lab confirms
+        return _confirm_only(view, workers)
     return [*_playbook(view, space, final=False), *_proposals(view, space, workers)]
 
 
@@ -68,17 +71,33 @@ def _lost_analyses(view: CampaignView, now: datetime) -> list[Decision]:
     return decisions
 
 
-def _created(number: int, config: JsonObject, rationale: str, replaces: str | None = None) -> Decision:
+def created(
+    number: int,
+    config: JsonObject,
+    rationale: str,
+    replaces: str | None = None,
+    *,
+    hypothesis: str = "",
+    change: str = "",
+    parent_digest: str | None = None,
+) -> Decision:
     """The one way a proposal is made: its id and its seed are both its number, unique in the campaign.
 
     So no two proposals share a seed, and replicates of a configuration (confirmations, requeues) are
     always told apart by their seeds.
     """
     pid = f"p{number:03d}"
-    return Decision(
-        f"{pid}-created",
-        ProposalCreated(proposal_id=pid, config=config, seed=number, rationale=rationale, replaces=replaces),
+    proposal = ProposalCreated(
+        proposal_id=pid,
+        config=config,
+        seed=number,
+        rationale=rationale,
+        replaces=replaces,
+        hypothesis=hypothesis,
+        change=change,
+        parent_digest=parent_digest,
     )
+    return Decision(f"{pid}-created", proposal)
 
 
 def _open(view: CampaignView) -> list[str]:
@@ -102,6 +121,9 @@ def _stop_reason(view: CampaignView, now: datetime) -> str | None:
         and (now - started).total_seconds() >= limits.max_wall_seconds
     ):
         return f"time budget of {limits.max_wall_seconds:g} s spent"
+    if view.budget.usd_spent:
+        usd, calls = view.budget.usd, view.budget.llm_calls
+        return f"USD budget of ${limits.max_usd:g} spent (${usd:.4f} on {calls} model calls)"
     if limits.max_experiments is not None and spent >= limits.max_experiments and not _open(view):
         return f"experiment budget of {limits.max_experiments} spent"
     if limits.patience is not None and view.leaderboard.runs_since_best() >= limits.patience:
@@ -109,14 +131,22 @@ def _stop_reason(view: CampaignView, now: datetime) -> str | None:
     return None
 
 
+def _usd_exhausted(view: CampaignView) -> list[Decision]:
+    if not view.budget.usd_spent:
+        return []
+    spent = BudgetExhausted(budget="usd", used=view.budget.usd, limit=view.budget.limits.max_usd or 0.0)
+    return [Decision("budget-usd-exhausted", spent)]
+
+
 def _finish(view: CampaignView, space: Sequence[SpaceParam], reason: str) -> list[Decision]:
     cancels = [
         Decision(f"{pid}-cancelled", ProposalCancelled(proposal_id=pid, reason=reason)) for pid in _open(view)
     ]
     best = view.leaderboard.declared()
+    final = _playbook(view, space, final=True) if view.brain == "builtin" else []
     return [
         *cancels,
-        *_playbook(view, space, final=True),
+        *final,
         Decision("phase-experiment-finished", PhaseFinished(phase="experiment", outcome=reason)),
         Decision(
             "campaign-finished",
@@ -144,7 +174,18 @@ def _interventions(view: CampaignView) -> list[Decision]:
             )
         if order.action == "requeue" and card.proposal_id not in replaced:
             config = view.leaderboard.config_of(card.proposal_id) or {}
-            decisions.append(_created(number, config, f"requeue ({event_id})", replaces=card.proposal_id))
+            code = view.leaderboard.changes.get(card.proposal_id)
+            decisions.append(
+                created(
+                    number,
+                    config,
+                    f"requeue ({event_id})",
+                    replaces=card.proposal_id,
+                    hypothesis=code.hypothesis if code else "",
+                    change=code.change if code else "",
+                    parent_digest=code.parent_digest if code else None,
+                )
+            )
             number += 1
     return decisions
 
@@ -152,34 +193,69 @@ def _interventions(view: CampaignView) -> list[Decision]:
 def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) -> list[Decision]:
     """Enough new proposals to keep every live worker busy, within the experiment budget."""
     limit = view.budget.limits.max_experiments
-    room = (limit - _spent(view)) if limit is not None else workers + 1
-    count = min(max(workers, 1) + 1 - len(_open(view)), room)
+    count = min(max(workers, 1) + 1 - len(_open(view)), room(view))
     if count <= 0:
         return []
     first = len(view.kanban.cards) + 1
-    confirm = "confirm: replicate a contender for the best with a new seed"
-    planned = [(config, confirm) for config in _confirmations(view, count)]
-    if len(planned) < count:
+    confirmations = confirmation_proposals(view, first, count)
+    planned: list[tuple[JsonObject, str]] = []
+    if len(confirmations) < count:
         tried = [o for _, o in outcomes(view)]
         startup = max(4, int(0.3 * (limit or 20)))
         configs = propose(
             space,
             tried,
             direction=view.leaderboard.direction,
-            count=count - len(planned),
+            count=count - len(confirmations),
             seed=first,
             startup=startup,
         )
         why = "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
         planned += [(config, why) for config in configs]
-    decisions = (
-        [] if view.kanban.cards else [Decision("phase-experiment-started", PhaseStarted(phase="experiment"))]
-    )
-    decisions += [_created(first + offset, config, why) for offset, (config, why) in enumerate(planned)]
+    decisions = experiment_started(view) + confirmations
+    offset = first + len(confirmations)
+    decisions += [created(offset + index, config, why) for index, (config, why) in enumerate(planned)]
     return decisions
 
 
-def _confirmations(view: CampaignView, count: int) -> list[dict]:  # type: ignore[type-arg]
+def _confirm_only(view: CampaignView, workers: int) -> list[Decision]:
+    """The LLM brain's share of the builtin policy: replicates of contenders, so a lucky seed of a
+    model's idea is never declared the best."""
+    count = min(max(workers, 1) + 1 - len(_open(view)), room(view))
+    if count <= 0:
+        return []
+    confirmations = confirmation_proposals(view, len(view.kanban.cards) + 1, count)
+    return experiment_started(view) + confirmations if confirmations else []
+
+
+def room(view: CampaignView) -> int:
+    """Proposals the experiment budget still has room for (a large number without a budget)."""
+    limit = view.budget.limits.max_experiments
+    return limit - _spent(view) if limit is not None else 1_000
+
+
+def experiment_started(view: CampaignView) -> list[Decision]:
+    """The experiment phase's start, with the first proposals."""
+    if view.kanban.cards:
+        return []
+    return [Decision("phase-experiment-started", PhaseStarted(phase="experiment"))]
+
+
+def confirmation_proposals(view: CampaignView, first: int, count: int) -> list[Decision]:
+    """Up to `count` proposals, numbered from `first`, that replicate contenders for the best with new
+    seeds (a changed candidate's replicate runs its bundle unchanged)."""
+    return [
+        created(
+            first + index,
+            config,
+            "confirm: replicate a contender for the best with a new seed",
+            parent_digest=code,
+        )
+        for index, (config, code) in enumerate(_confirmations(view, count))
+    ]
+
+
+def _confirmations(view: CampaignView, count: int) -> list[tuple[JsonObject, str | None]]:
     """Replicates of the unsettled configurations that look better than the champion, up to REPLICATES
     runs each (a settled one, see `Leaderboard.settled`, is no contender, so it gets none).
 
@@ -198,10 +274,10 @@ def _confirmations(view: CampaignView, count: int) -> list[dict]:  # type: ignor
             pending[key] = pending.get(key, 0) + 1
         if any(t.state == "failed" for t in card.history):
             failed.add(key)
-    configs = []
+    configs: list[tuple[JsonObject, str | None]] = []
     for row in board.contenders():
         if row.config is not None and row.key not in failed:
-            configs += [row.config] * max(0, REPLICATES - row.n - pending.get(row.key, 0))
+            configs += [(row.config, row.code_digest)] * max(0, REPLICATES - row.n - pending.get(row.key, 0))
     return configs[:count]
 
 

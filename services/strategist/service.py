@@ -2,19 +2,31 @@
 
 Its only state is the projection of the stream, rebuilt from the first event on every start; the
 Optuna study is rebuilt from that projection for every decision. So it can be killed at any moment.
+
+With the LLM brain, a model's turn (`llm.py`) runs beside the main loop, one per campaign at a time,
+so the loop keeps turning (heartbeat, lost analyses, the end of the campaign) while the model thinks.
+Whatever publishes proposals holds `_publishing`: proposal numbers come from the view, so two
+publishers numbering from the same view would collide.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import structlog
 
+from services.strategist import llm
 from services.strategist.policy import decide
+from shared.agents.session import Agent, run_agent_turn
 from shared.bus import Bus
+from shared.domain import Domain
+from shared.events import CampaignFinished, PhaseFinished, Price
 from shared.heartbeat import alive
-from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
+from shared.live import Decision, LiveProjection, follow, publish_decisions, running_campaigns
+from shared.llm import price_for
+from shared.projections import CampaignView
 from shared.settings import Settings
 
 __all__ = ["run"]
@@ -24,14 +36,94 @@ TICK_S = 0.5
 
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
-    await follow(bus, stop, TICK_S, lambda projection: _decide_all(bus, projection))
+    strategist = _Strategist(bus)
+    try:
+        await follow(bus, stop, TICK_S, strategist.step)
+    finally:
+        await strategist.close()
 
 
-async def _decide_all(bus: Bus, projection: LiveProjection) -> None:
-    workers = len(await alive(bus, "worker"))
-    for view, domain in running_campaigns(projection.lab):
-        decisions = decide(view, domain.manifest.search_space, workers=workers, now=datetime.now(UTC))
-        if not decisions:
-            continue
-        await publish_decisions(bus, projection, view.campaign_id, decisions)
-        log.info("decided", campaign_id=view.campaign_id, events=[d.key for d in decisions], workers=workers)
+class _Strategist:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._publishing = asyncio.Lock()
+        self._turns: dict[str, asyncio.Task[None]] = {}
+
+    async def step(self, projection: LiveProjection) -> None:
+        workers = len(await alive(self.bus, "worker"))
+        for view, domain in running_campaigns(projection.lab):
+            async with self._publishing:
+                decisions = decide(view, domain.manifest.search_space, workers=workers, now=datetime.now(UTC))
+                if not decisions and view.brain == "llm":
+                    decisions = self._llm(projection, view, domain, workers)
+                if decisions:
+                    await publish_decisions(self.bus, projection, view.campaign_id, decisions)
+                    log.info("decided", campaign_id=view.campaign_id, events=[d.key for d in decisions])
+        for campaign_id, task in list(self._turns.items()):
+            if task.done():
+                del self._turns[campaign_id]
+                task.result()  # a turn that crashed crashes the service: it is restarted and repeats it
+
+    def _llm(
+        self, projection: LiveProjection, view: CampaignView, domain: Domain, workers: int
+    ) -> list[Decision]:
+        """Start a model turn if one is due; end the campaign if the model cannot go on."""
+        reason = llm.gave_up(view)
+        if reason is not None:
+            return [
+                Decision("phase-experiment-finished", PhaseFinished(phase="experiment", outcome=reason)),
+                Decision("campaign-finished", CampaignFinished(reason=reason)),
+            ]
+        if view.campaign_id in self._turns or not view.explored or view.harness != "accepted":
+            return []
+        why = llm.due(view, workers, datetime.now(UTC))
+        if why is not None:
+            task = asyncio.create_task(self._turn(projection, view.campaign_id, domain, why))
+            self._turns[view.campaign_id] = task
+        return []
+
+    async def _turn(self, projection: LiveProjection, campaign_id: str, domain: Domain, why: str) -> None:
+        view = projection.lab.campaigns[campaign_id]
+        assert view.llm is not None
+        choice = view.llm.roles["strategist"]
+        number = len(llm.strategist_turns(view)) + 1
+        agent = Agent(
+            self.bus,
+            campaign_id,
+            "strategist",
+            self.bus.producer.instance,
+            choice,
+            price_for(choice, view.llm.prices) or Price(input=0.0, output=0.0),
+        )
+        plan = llm.Plan()
+        current = lambda: projection.lab.campaigns[campaign_id]  # noqa: E731
+        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
+            log.info("strategist_turn", turn=number, why=why, model=choice.label)
+            turn = await run_agent_turn(
+                agent,
+                key=f"strategist-turn-{number}",
+                number=number,
+                purpose="plan",
+                system=llm.system_prompt(domain),
+                prompt=llm.turn_prompt(view, domain, why, number),
+                tools=llm.tools(current, domain, plan),
+                caps=llm.CAPS,
+                before_record=lambda: self._publish_plan(projection, campaign_id, plan),  # then the record
+            )
+            log.info("strategist_turn_done", turn=number, ended=turn.ended, proposals=len(plan.proposals))
+
+    async def _publish_plan(self, projection: LiveProjection, campaign_id: str, plan: llm.Plan) -> None:
+        async with self._publishing:
+            await projection.settle()
+            view = projection.lab.campaigns[campaign_id]
+            if view.status != "running":
+                return
+            decisions = plan.decisions(view)
+            if decisions:
+                await publish_decisions(self.bus, projection, campaign_id, decisions)
+
+    async def close(self) -> None:
+        for task in self._turns.values():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.agents.budget import code_run_seconds
 from shared.events import InterventionIssued, StallDetected
 from shared.heartbeat import Beat
 from shared.live import Decision
@@ -69,14 +70,22 @@ def _running_runs(
                 detail=f"no heartbeat while running {run_id}",
             )
             findings += _pair(f"silent-{run_id}", stall, "requeue", card.proposal_id)
-        elif age > 2 * limits.run_seconds + 60:
+        elif age > _bound(view, card.proposal_id, limits.run_seconds) + 60:
             stall = StallDetected(
                 kind="run_overtime",
                 subject=run_id,
-                detail=f"running {age:.0f} s, limit {limits.run_seconds:g} s",
+                detail=f"running {age:.0f} s, limit {_bound(view, card.proposal_id, limits.run_seconds):g} s",
             )
             findings += _pair(f"overtime-{run_id}", stall, "cancel", card.proposal_id)
     return findings
+
+
+def _bound(view: CampaignView, proposal_id: str, run_seconds: float) -> float:
+    """How long a run may take: fit and grade, or, for a model's code change, its turns too."""
+    proposal = view.leaderboard.changes.get(proposal_id)
+    if proposal is not None and proposal.change and view.brain == "llm":
+        return code_run_seconds(run_seconds)
+    return 2 * run_seconds
 
 
 def _stuck_services(beats: Collection[Beat], now: datetime) -> list[Decision]:

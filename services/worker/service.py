@@ -14,14 +14,19 @@ import contextlib
 
 import structlog
 
+from services.worker import llm
 from services.worker.execution import execute
+from shared import bundles
+from shared.agents.session import Agent
 from shared.bus import Bus, Delivery
 from shared.domain import load_domain
-from shared.events import Event, Payload, ProposalCreated, RunFailed, RunStarted
+from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, RunStarted
 from shared.heartbeat import Heartbeat
 from shared.live import LiveProjection
+from shared.llm import price_for
 from shared.projections import CampaignView
 from shared.projections.verdict import judge
+from shared.sandbox import tree
 from shared.settings import Settings
 
 __all__ = ["ACK_WAIT_S", "DURABLE", "run"]
@@ -90,19 +95,7 @@ class _Worker:
         self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery
     ) -> Payload:
         """Run the proposal; if it is cancelled meanwhile, kill the run and report it failed."""
-        assert view.domain is not None
-        running = asyncio.create_task(
-            execute(
-                load_domain(view.domain),
-                run_id=run_id,
-                proposal_id=proposal.proposal_id,
-                config=dict(proposal.config),
-                seed=proposal.seed,
-                data=view.data,
-                workspace=self.workspaces / event.campaign_id / run_id,
-                on_tick=lambda: self._tick(delivery),
-            )
-        )
+        running = asyncio.create_task(self._execute(event, view, proposal, run_id, delivery))
         while not running.done():
             await asyncio.wait({running}, timeout=0.5)
             card = self.projection.lab.campaigns[event.campaign_id].kanban.cards[proposal.proposal_id]
@@ -115,6 +108,63 @@ class _Worker:
                 )
         return running.result()
 
+    async def _execute(
+        self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery
+    ) -> Payload:
+        """The run: a model's code change (LLM brain), a changed candidate's bundle, or the adapter's
+        own candidate; each graded by the harness, each result naming the code it graded."""
+        assert view.domain is not None
+        domain = load_domain(view.domain)
+        base = self.workspaces / event.campaign_id / run_id
+        tick = lambda: self._tick(delivery)  # noqa: E731
+        if proposal.change and view.brain == "llm" and view.llm is not None:
+            return await llm.implement(
+                llm.CodeRun(
+                    agent=self._agent(event, view, run_id),
+                    domain=domain,
+                    proposal=proposal,
+                    run_id=run_id,
+                    data=view.data,
+                    base=base,
+                    fetch=self.bus.blobs.get,
+                    store=self.bus.blobs.put,
+                    usd_left=lambda: not self.projection.lab.campaigns[event.campaign_id].budget.usd_spent,
+                    on_tick=tick,
+                )
+            )
+        if proposal.change:
+            return RunFailed(
+                run_id=run_id,
+                proposal_id=proposal.proposal_id,
+                error="a code change needs the llm brain, and this campaign runs the builtin one",
+            )
+        code = proposal.parent_digest
+        candidate = None
+        if code is not None:  # a replicate of a changed candidate: its bundle, unchanged
+            candidate = base / "candidate"
+            tree.remove(candidate)
+            bundles.unpack(await self.bus.blobs.get(code), candidate)
+        else:
+            code = await self.bus.blobs.put(bundles.pack(domain.root, domain.candidate_files()))
+        return await execute(
+            domain,
+            run_id=run_id,
+            proposal_id=proposal.proposal_id,
+            config=dict(proposal.config),
+            seed=proposal.seed,
+            data=view.data,
+            workspace=base / "grade",
+            on_tick=tick,
+            candidate=candidate,
+            code_digest=code,
+        )
+
+    def _agent(self, cause: Event, view: CampaignView, run_id: str) -> Agent:
+        assert view.llm is not None
+        choice = view.llm.roles["worker"]
+        price = price_for(choice, view.llm.prices) or Price(input=0.0, output=0.0)
+        return Agent(self.bus, view.campaign_id, "worker", run_id, choice, price, cause)
+
     async def _tick(self, delivery: Delivery) -> None:
         """A long run's sign of life: to JetStream (keep the message) and to the heartbeat (progress)."""
         self.heartbeat.turned()
@@ -122,10 +172,35 @@ class _Worker:
 
     async def _analyze(self, cause: Event, view: CampaignView, run_id: str, result: Payload | None) -> None:
         """Judge a run against the incumbent best, which ends the proposal's life on the board."""
-        pid = cause.payload.proposal_id  # type: ignore[attr-defined]
+        proposal = cause.payload
+        assert isinstance(proposal, ProposalCreated)
         error = result.error if isinstance(result, RunFailed) else None
-        analysis = judge(view.leaderboard, run_id, pid, error)
+        analysis = judge(view.leaderboard, run_id, proposal.proposal_id, error)
+        if proposal.change and view.llm is not None and result is not None and not view.budget.usd_spent:
+            words = await self._debrief(cause, view, run_id, proposal, result, analysis.summary)
+            analysis = analysis.model_copy(update={"debrief": words})
         await self._publish(cause, f"{run_id}-analyzed", analysis)
+
+    async def _debrief(
+        self,
+        cause: Event,
+        view: CampaignView,
+        run_id: str,
+        proposal: ProposalCreated,
+        result: Payload,
+        judged: str,
+    ) -> str:
+        """The model's reading of its run, with the diff against the parent (empty if it gave none)."""
+        code = getattr(result, "code_digest", None)
+        diff = ""
+        if code is not None:
+            parent = await self.bus.blobs.get(proposal.parent_digest) if proposal.parent_digest else None
+            if parent is None:
+                domain = load_domain(view.domain or "")
+                parent = bundles.pack(domain.root, domain.candidate_files())
+            diff = bundles.diff(parent, await self.bus.blobs.get(code))
+        prompt = llm.debrief_prompt(run_id, proposal, judged, diff)
+        return await llm.debrief(self._agent(cause, view, run_id), run_id, prompt)
 
     async def _publish(self, cause: Event, key: str, payload: Payload) -> None:
         event = Event.new(

@@ -30,6 +30,9 @@ __all__ = [
     "InterventionIssued",
     "Lesson",
     "LlmCallFinished",
+    "LlmPlan",
+    "ModelChoice",
+    "Price",
     "PhaseFinished",
     "PhaseStarted",
     "PlaybookRevised",
@@ -68,6 +71,39 @@ class BudgetLimits(_Part):
     )
 
 
+class ModelChoice(_Part):
+    """The model one role uses. The API key is named, never held: `api_key_env` is the variable the
+    calling process reads it from (default: the provider's standard one)."""
+
+    provider: Literal["anthropic", "openai", "openai-compatible"]
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_output_tokens: int = Field(default=8192, ge=16)
+    context_tokens: int = Field(default=200_000, ge=1024)
+    thinking_tokens: int | None = Field(default=None, ge=1024, description="extended thinking budget")
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+class Price(_Part):
+    """USD per million tokens."""
+
+    input: Amount
+    output: Amount
+    cached_input: Amount | None = None  # default: input
+    cache_write: Amount | None = None  # default: input
+
+
+class LlmPlan(_Part):
+    """The LLM brain's models, per role, and the prices its spend is counted at (by `label`)."""
+
+    roles: dict[str, ModelChoice]
+    prices: dict[str, Price] = {}
+
+
 class CampaignStarted(Payload):
     domain: str = Field(min_length=1, description="a built-in domain's name or an adapter folder's path")
     data: str | None = Field(default=None, description="the user's own data file, if not the domain's own")
@@ -83,6 +119,7 @@ class CampaignStarted(Payload):
     deterministic: bool = Field(
         default=False, description="the domain's results do not depend on the seed: one run settles a config"
     )
+    llm: LlmPlan | None = Field(default=None, description="the models of the llm brain")
 
 
 class PhaseStarted(Payload):
@@ -166,13 +203,21 @@ class BaselineEvaluated(Payload):
 
 
 class ProposalCreated(Payload):
-    """An experiment to run; proposals with equal `config` are replicates, told apart by `seed`."""
+    """An experiment to run; proposals with equal `config` and code are replicates, told apart by `seed`.
+
+    Without `change` and `parent_digest` it runs the adapter's own candidate. With `parent_digest` it
+    runs that candidate bundle; with `change` too, a worker first changes that code (or the adapter's
+    own) as described.
+    """
 
     proposal_id: Id
     config: dict[str, JsonValue]
     seed: int = 0
     rationale: str = ""
     replaces: Id | None = Field(default=None, description="the proposal this one re-queues, if any")
+    hypothesis: str = ""
+    change: str = Field(default="", description="a code change for a worker to implement")
+    parent_digest: Digest | None = Field(default=None, description="the candidate bundle to start from")
 
 
 class ProposalCancelled(Payload):
@@ -188,13 +233,19 @@ class RunStarted(Payload):
 
 
 class RunFinished(Payload):
-    """A run the harness graded: `value` is the primary metric it computed, never the candidate's."""
+    """A run the harness graded: `value` is the primary metric it computed, never the candidate's.
+
+    `code_digest` is the bundle of the candidate files graded (a blob), `parent_digest` the bundle
+    it was changed from, if any.
+    """
 
     run_id: Id
     proposal_id: Id
     value: Finite
     metrics: dict[str, Finite] = {}
     wall_seconds: Amount = 0.0
+    code_digest: Digest | None = None
+    parent_digest: Digest | None = None
 
 
 class RunFailed(Payload):
@@ -203,13 +254,18 @@ class RunFailed(Payload):
     error: str
     log_tail: str = ""
     wall_seconds: Amount = 0.0
+    code_digest: Digest | None = None
+    parent_digest: Digest | None = None
 
 
 class RunAnalyzed(Payload):
+    """The verdict is the judge's, from graded values; `debrief` is an LLM worker's reading of the run."""
+
     run_id: Id
     proposal_id: Id
     verdict: Literal["improved", "unchanged", "worse", "invalid"]
     summary: str = ""
+    debrief: str = ""
 
 
 class Lesson(_Part):
@@ -248,20 +304,39 @@ class InterventionIssued(Payload):
 
 
 class LlmCallFinished(Payload):
+    """One model call (retries included). `input_tokens` counts every prompt token, cached ones too."""
+
     role: str
     provider: str
     model: str
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    cache_write_tokens: int = Field(default=0, ge=0)
     usd: Amount
     seconds: Amount
+    agent: str = Field(default="", description="the turn's subject: a run id, or the role's instance")
+    retries: int = Field(default=0, ge=0)
 
 
 class AgentTurn(Payload):
+    """One agent turn, ended by `report` or a cap; its transcript (messages, tool calls, results) is
+    a blob."""
+
     role: str
     turn: int = Field(ge=1)
     summary: str = ""
     transcript_digest: Digest | None = None
+    agent: str = Field(default="", description="the turn's subject: a run id, or the role's instance")
+    purpose: str = Field(default="", description="e.g. plan, implement, fix, debrief")
+    model: str = ""
+    tool_calls: int = Field(default=0, ge=0)
+    model_calls: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    usd: Amount = 0.0
+    seconds: Amount = 0.0
+    ended: str = Field(default="", description="reported, or the cap that ended it")
 
 
 # --- dead letters ----------------------------------------------------------------------------

@@ -42,6 +42,11 @@ class Budget:
         return max(0.0, (self.last_event_at - self.started_at).total_seconds())
 
     @property
+    def usd_spent(self) -> bool:
+        """Whether the LLM spend reached `max_usd`: no new LLM work may start."""
+        return self.limits.max_usd is not None and self.usd >= self.limits.max_usd
+
+    @property
     def experiments_left(self) -> int | None:
         limit = self.limits.max_experiments
         return None if limit is None else max(0, limit - self.experiments)

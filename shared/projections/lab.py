@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from shared.events import (
+    AgentTurn,
     CampaignFinished,
     CampaignStarted,
     Event,
@@ -22,6 +24,7 @@ from shared.events import (
     HarnessReviewed,
     HarnessTested,
     InterventionIssued,
+    LlmPlan,
     Payload,
     PhaseFinished,
     RunAnalyzed,
@@ -31,7 +34,7 @@ from shared.events import (
 )
 from shared.projections import budget, kanban, leaderboard, playbook
 
-__all__ = ["CampaignView", "Fenced", "Lab", "evolve", "snapshot"]
+__all__ = ["CampaignView", "Fenced", "Lab", "TurnRecord", "evolve", "snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,17 @@ class Fenced:
     run_id: str
     proposal_id: str
     why: str  # 'unknown proposal', 'cancelled', 'dead-lettered', 'superseded by <run>', 'not running'...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """An agent turn, with when it was recorded and how far the campaign had got by then."""
+
+    event_id: str
+    at: datetime
+    results: int  # graded and failed runs counted so far
+    proposals: int  # proposals made so far
+    turn: AgentTurn
 
 
 @dataclass(slots=True)
@@ -67,11 +81,20 @@ class CampaignView:
     interventions: list[tuple[str, InterventionIssued]] = field(default_factory=list)
     fenced: list[Fenced] = field(default_factory=list)
     failure: str | None = None  # why exploration failed for good, if it did
+    brain: str = "builtin"
+    llm: LlmPlan | None = None
+    turns: list[TurnRecord] = field(default_factory=list)  # every role's agent turns
+    run_errors: list[tuple[str, str]] = field(default_factory=list)  # (run id, why), counted failures
 
     def holds(self, proposal_id: str, run_id: str) -> bool:
         """Whether `run_id` is the latest attempt of a proposal still open to its result or analysis."""
         card = self.kanban.cards.get(proposal_id)
         return card is not None and card.state not in kanban.TERMINAL and card.run_ids[-1:] == [run_id]
+
+    @property
+    def results(self) -> int:
+        """Runs that counted with a result: graded or failed."""
+        return len(self.leaderboard.history) + self.budget.failed
 
     @property
     def experimented(self) -> bool:
@@ -133,8 +156,14 @@ def _fence(view: CampaignView, result: RunFinished | RunFailed | RunAnalyzed) ->
 
 def _fold_campaign(view: CampaignView, event: Event) -> None:
     match event.payload:
-        case CampaignStarted(domain=domain, data=data):
+        case CampaignStarted(domain=domain, data=data, brain=brain, llm=llm):
             view.domain, view.data, view.status = domain, data, "running"
+            view.brain, view.llm = brain, llm
+        case RunFailed(run_id=run_id, error=error):
+            view.run_errors.append((run_id, error))
+        case AgentTurn() as turn:
+            record = TurnRecord(event.event_id, event.occurred_at, view.results, len(view.kanban.cards), turn)
+            view.turns.append(record)
         case CampaignFinished():
             view.status = "finished"
         case ExplorationFinished():
@@ -170,6 +199,8 @@ _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
             HarnessRejected,
             StallDetected,
             InterventionIssued,
+            AgentTurn,
+            RunFailed,
         ),
         _fold_campaign,
     ),
@@ -223,6 +254,8 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                     "best": row.best,
                     "best_run_id": row.best_run_id,
                     "run_ids": list(row.run_ids),
+                    "code_digest": row.code_digest,
+                    "parent_digest": row.parent_digest,
                 }
                 for rank, row in enumerate(board.ranked(), start=1)
             ],
@@ -278,6 +311,12 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
             ],
         },
         "fenced": [asdict(fenced) for fenced in view.fenced],
+        "brain": view.brain,
+        "llm": view.llm.model_dump(mode="json") if view.llm else None,
+        "turns": [
+            {"event_id": t.event_id, **t.turn.model_dump(mode="json", exclude={"transcript_digest"})}
+            for t in view.turns
+        ],
         "budget": {
             "limits": spent.limits.model_dump(mode="json"),
             "experiments": spent.experiments,

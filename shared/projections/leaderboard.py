@@ -30,7 +30,17 @@ from shared.events import (
     RunFinished,
 )
 
-__all__ = ["READS", "REPLICATES", "Graded", "Leaderboard", "Promotion", "Row", "config_key", "evolve"]
+__all__ = [
+    "READS",
+    "REPLICATES",
+    "Graded",
+    "Leaderboard",
+    "Promotion",
+    "Row",
+    "code_key",
+    "config_key",
+    "evolve",
+]
 
 READS = (CampaignStarted, ProposalCreated, RunFinished, BaselineEvaluated)
 REPLICATES = 3  # graded runs a configuration needs before it can be declared the best
@@ -40,6 +50,11 @@ def config_key(config: dict[str, Any]) -> str:
     """A short stable digest of a configuration; equal configurations are replicates."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def code_key(config: dict[str, Any], code_digest: str) -> str:
+    """The row of a changed candidate: its code bundle and its configuration together."""
+    return "code-" + config_key({"code": code_digest, "config": config})
 
 
 @dataclass(slots=True)
@@ -54,6 +69,8 @@ class Row:
     best: float | None = None
     best_run_id: str | None = None
     run_ids: list[str] = field(default_factory=list)
+    code_digest: str | None = None  # a changed candidate's bundle (None: the adapter's own code)
+    parent_digest: str | None = None
 
     @property
     def spread(self) -> float:
@@ -99,6 +116,7 @@ class Leaderboard:
     rows: dict[str, Row] = field(default_factory=dict)
     proposals: dict[str, str] = field(default_factory=dict)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changes: dict[str, ProposalCreated] = field(default_factory=dict)  # proposals that change code
     history: list[Graded] = field(default_factory=list)
     promotions: list[Promotion] = field(default_factory=list)
     since_promotion: int = 0  # graded runs since the last promotion (all of them before the first)
@@ -179,16 +197,25 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
     match event.payload:
         case CampaignStarted(metric=metric, direction=direction, deterministic=deterministic):
             board.metric, board.direction, board.deterministic = metric, direction, deterministic
-        case ProposalCreated(proposal_id=proposal_id, config=config):
-            key = config_key(config)
+        case ProposalCreated(proposal_id=proposal_id, config=config, change=change, parent_digest=parent):
+            if change or parent:  # its row is known once its code is: at its result
+                board.changes[proposal_id] = event.payload
+            key = code_key(config, parent) if parent and not change else config_key(config)
             board.proposals[proposal_id] = key
             board.configs.setdefault(key, config)
-        case RunFinished(proposal_id=proposal_id, run_id=run_id, value=value):
+        case RunFinished(proposal_id=proposal_id, run_id=run_id, value=value, code_digest=code):
             key = board.proposals.get(proposal_id, f"proposal:{proposal_id}")
+            proposal = board.changes.get(proposal_id)
+            if proposal is not None and code is not None:
+                key = board.proposals[proposal_id] = code_key(proposal.config, code)
+                board.configs.setdefault(key, proposal.config)
             row = board.rows.get(key)
             if row is None:
                 config = board.configs.get(key)
                 row = board.rows[key] = Row(key, _label(config) if config else key, False, config)
+                if proposal is not None and code is not None:
+                    row.code_digest, row.parent_digest = code, event.payload.parent_digest
+                    row.label = f"code {code.removeprefix('sha256:')[:8]}: {row.label}"
             row.add(value, run_id, row.best is not None and board.better(value, row.best))
             board.history.append(Graded(run_id, proposal_id, value))
             board.since_promotion += 1

@@ -268,7 +268,6 @@ def test_time_budget_ends_a_campaign_whose_exploration_never_finished() -> None:
     )
 
 
-
 def test_seeds_are_unique_among_a_configurations_proposals_through_requeues_and_confirmations() -> None:
     """A requeue and a later confirmation replicate of the same configuration never share a seed."""
     contender = {"model": "a", "x": 0.03}

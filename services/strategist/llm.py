@@ -1,0 +1,353 @@
+"""The LLM Strategist: turns of a tool-using model that read the board and propose experiments.
+
+A turn is due at the start, after TRIGGER_RESULTS new results, when a worker is idle with nothing
+queued, and every INTERVAL_S. Its tools only collect what the model decides (proposals, cancellations,
+a playbook); the service publishes them when the turn ends, numbered then, so a turn never races the
+builtin policy's own decisions (replicates of contenders, lost analyses, the end of the campaign),
+which the LLM brain keeps: a result counts by the harness and the noise rules whatever the model says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, JsonValue
+
+from services.strategist.policy import created, room
+from services.strategist.search import SpaceParam
+from shared.agents.loop import Caps
+from shared.agents.tools import Arguments, Tool, ToolOutput
+from shared.domain import Domain
+from shared.events import Lesson, PlaybookRevised, ProposalCancelled
+from shared.live import Decision
+from shared.projections import CampaignView
+from shared.projections.lab import TurnRecord
+
+__all__ = [
+    "CAPS",
+    "INTERVAL_S",
+    "TRIGGER_RESULTS",
+    "Plan",
+    "board",
+    "due",
+    "gave_up",
+    "system_prompt",
+    "tools",
+    "turn_prompt",
+]
+
+TRIGGER_RESULTS = 3
+INTERVAL_S = 300.0
+IDLE_RETRY_S = 60.0  # an idle worker triggers a new turn at most this often without new results
+MAX_PROPOSALS = 5
+EMPTY_TURNS = 2  # turns in a row that proposed nothing while nothing was open: the model is out of ideas
+FAILED_TURNS = 3  # turns in a row that ended on a model error: the campaign cannot proceed
+CAPS = Caps(max_tool_calls=30, max_model_calls=20, max_tokens=400_000, max_seconds=300.0)
+BASE = "base"  # the adapter's own candidate, as a parent
+OPEN = frozenset({"proposed", "running", "finished", "failed"})
+
+
+def strategist_turns(view: CampaignView) -> list[TurnRecord]:
+    return [t for t in view.turns if t.turn.role == "strategist"]
+
+
+def due(view: CampaignView, workers: int, now: datetime) -> str | None:
+    """Why a Strategist turn should start now, or None."""
+    turns = strategist_turns(view)
+    if not turns:
+        return "the campaign starts"
+    last = turns[-1]
+    new = view.results - last.results
+    if new >= TRIGGER_RESULTS:
+        return f"{new} new results"
+    since = (now - last.at).total_seconds()
+    states = [card.state for card in view.kanban.cards.values()]
+    idle = "proposed" not in states and states.count("running") < max(workers, 1)
+    if idle and room(view) > 0 and (new > 0 or since >= IDLE_RETRY_S):
+        return "a worker is idle and nothing is queued"
+    if since >= INTERVAL_S:
+        return f"{since:.0f} s since the last turn"
+    return None
+
+
+def gave_up(view: CampaignView) -> str | None:
+    """Why the campaign must end because of the Strategist's model, or None."""
+    turns = strategist_turns(view)
+    failed = turns[-FAILED_TURNS:]
+    if len(failed) == FAILED_TURNS and all(t.turn.ended.startswith("model error") for t in failed):
+        return f"the strategist's model failed {FAILED_TURNS} turns in a row: {failed[-1].turn.ended}"
+    empty = turns[-EMPTY_TURNS:]
+    before = turns[-EMPTY_TURNS - 1].proposals if len(turns) > EMPTY_TURNS else 0
+    counts = [before, *(t.proposals for t in empty)]
+    nothing_open = not any(card.state in OPEN for card in view.kanban.cards.values())
+    if len(empty) == EMPTY_TURNS and len(set(counts)) == 1 and nothing_open and room(view) > 0:
+        return f"the strategist proposed nothing in {EMPTY_TURNS} turns in a row"
+    return None
+
+
+def stage(view: CampaignView) -> str:
+    """The reference's budget stages, by the share of the experiment budget left."""
+    limit = view.budget.limits.max_experiments
+    if limit is None:
+        return "explore: try broadly different ideas"
+    left = room(view) / limit
+    if left > 0.4:
+        return "explore: try broadly different ideas (model families, features, code changes)"
+    if left > 0.2:
+        return "combine: combine what worked into new candidates"
+    if left > 0.1:
+        return "refine: small changes to the best candidates"
+    return "final: only the most promising refinements; nothing risky"
+
+
+def system_prompt(domain: Domain) -> str:
+    return f"""{domain.prompts["strategist"].strip()}
+
+## Domain knowledge
+{domain.knowledge.strip()}
+
+## How this lab works
+- Workers run your experiments; the harness grades every run on data no candidate sees. Only the
+  harness's values count; a candidate's own printed numbers do not.
+- An experiment is a configuration within the search space, optionally with a code change that a
+  worker implements starting from a parent candidate: `base` (the adapter's candidate files) or a
+  changed candidate from the leaderboard, named by its run id or code digest.
+- The lab itself replicates contenders for the best with new seeds before it declares a best; do not
+  propose plain replicates.
+- Tools: read_board, propose_experiment (one call per experiment), cancel_experiments,
+  update_playbook (the whole playbook; every lesson cites the run ids that support it), and report,
+  which ends your turn. Propose 2-{MAX_PROPOSALS} experiments per turn, within the budget left."""
+
+
+def turn_prompt(view: CampaignView, domain: Domain, reason: str, number: int) -> str:
+    return (
+        f"Strategist turn {number} ({reason}).\n\n{board(view, domain)}\n\n"
+        "Propose the next experiments, revise the playbook if results taught something, then report."
+    )
+
+
+def board(view: CampaignView, domain: Domain) -> str:
+    """The board as the model reads it: budget, stage, leaderboard, open work, failures, playbook."""
+    manifest, spent, book = domain.manifest, view.budget, view.playbook
+    lines = [f"Objective: {manifest.objective.strip()}"]
+    better = "lower" if manifest.metric.direction == "minimize" else "higher"
+    lines.append(f"Metric: {manifest.metric.name} ({manifest.metric.direction}: {better} is better)")
+    limits = spent.limits
+    budget = [f"experiments {len(view.kanban.cards)} proposed, {view.results} with results"]
+    if limits.max_experiments is not None:
+        budget.append(f"room for {room(view)} more of {limits.max_experiments}")
+    if limits.max_usd is not None:
+        budget.append(f"USD {spent.usd:.4f} of {limits.max_usd:g} spent")
+    if limits.max_wall_seconds is not None:
+        budget.append(f"{spent.elapsed_seconds:.0f} s of {limits.max_wall_seconds:g} s elapsed")
+    lines += [f"Budget: {'; '.join(budget)}", f"Stage: {stage(view)}", "", _leaderboard(view)]
+    lines += ["", _open_work(view), "", _failures(view), "", "Playbook:"]
+    lines += [f"- {lesson.text} [{', '.join(lesson.run_ids)}]" for lesson in book.lessons] or ["(empty)"]
+    lines += ["", "Search space:", *(_param(p) for p in manifest.search_space)]
+    lines.append(f"Candidate files (base): {', '.join(domain.candidate_files())}")
+    return "\n".join(lines)
+
+
+def _leaderboard(view: CampaignView) -> str:
+    board = view.leaderboard
+    champion = board.champion()
+    lines = ["Leaderboard (best first; mean ± spread (runs)):"]
+    for rank, row in enumerate(board.ranked()[:15], start=1):
+        what = f"baseline {row.label}" if row.baseline else row.label
+        mark = " [best, confirmed]" if row is champion else ""
+        code = f" code={row.code_digest}" if row.code_digest else ""
+        runs = f" runs {', '.join(row.run_ids[-3:])}" if row.run_ids else ""
+        lines.append(f"{rank}. {what}: {row.mean:.5g} ± {row.spread:.2g} ({row.n}){mark}{runs}{code}")
+    return "\n".join(lines) if len(lines) > 1 else "Leaderboard: no results yet"
+
+
+def _open_work(view: CampaignView) -> str:
+    open_cards = [(pid, card) for pid, card in view.kanban.cards.items() if card.state in OPEN]
+    lines = [f"- {pid}: {card.state}" for pid, card in open_cards]
+    return "\n".join(["Open experiments:", *lines]) if lines else "Open experiments: none"
+
+
+def _failures(view: CampaignView) -> str:
+    lines = [f"- {run_id}: {error[:300]}" for run_id, error in view.run_errors[-8:]]
+    return "\n".join(["Recent failures:", *lines]) if lines else "Recent failures: none"
+
+
+def _param(p: Any) -> str:
+    span = f"one of {list(p.choices)}" if p.kind == "categorical" else f"{p.kind} in [{p.low}, {p.high}]"
+    span += " (log scale)" if p.log else ""
+    when = f" when {p.when}" if p.when else ""
+    return f"- {p.name}: {span}{when}"
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+
+class _Propose(Arguments):
+    hypothesis: str = Field(min_length=1, description="what you expect and why")
+    config: dict[str, JsonValue] = Field(default_factory=dict, description="the run's configuration")
+    change: str = Field(default="", description="a code change for a worker to implement; empty: none")
+    parent: str = Field(default=BASE, description="'base', or the run id or code digest to change")
+    rationale: str = Field(default="", description="the runs this builds on")
+
+
+class _Cancel(Arguments):
+    proposal_ids: list[str] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class _LessonArgs(Arguments):
+    text: str = Field(min_length=1)
+    run_ids: list[str] = Field(default_factory=list)
+
+
+class _Playbook(Arguments):
+    lessons: list[_LessonArgs] = Field(max_length=40)
+    reason: str = ""
+
+
+class _NoArgs(Arguments):
+    pass
+
+
+@dataclass
+class Plan:
+    """What a turn decided, turned into events when it ends."""
+
+    proposals: list[_Propose] = field(default_factory=list)
+    parents: list[str | None] = field(default_factory=list)  # each proposal's parent bundle digest
+    cancels: list[tuple[str, str]] = field(default_factory=list)
+    playbook: _Playbook | None = None
+
+    def decisions(self, view: CampaignView) -> list[Decision]:
+        """Events for the current `view` (numbers from its cards; what it no longer allows is dropped)."""
+        decisions = [
+            Decision(f"{pid}-cancelled", ProposalCancelled(proposal_id=pid, reason=f"strategist: {why}"))
+            for pid, why in self.cancels
+            if pid in view.kanban.cards and view.kanban.cards[pid].state in OPEN
+        ]
+        first = len(view.kanban.cards) + 1
+        allowed = self.proposals[: max(0, room(view))]
+        for index, (proposal, parent) in enumerate(zip(allowed, self.parents, strict=False)):
+            decisions.append(
+                created(
+                    first + index,
+                    dict(proposal.config),
+                    proposal.rationale or proposal.hypothesis,
+                    hypothesis=proposal.hypothesis,
+                    change=proposal.change,
+                    parent_digest=parent,
+                )
+            )
+        if self.playbook is not None:
+            revision = view.playbook.revision + 1
+            lessons = tuple(
+                Lesson(text=lesson.text, run_ids=tuple(lesson.run_ids)) for lesson in self.playbook.lessons
+            )
+            reason = self.playbook.reason or "strategist turn"
+            decisions.append(
+                Decision(
+                    f"playbook-{revision}", PlaybookRevised(revision=revision, lessons=lessons, reason=reason)
+                )
+            )
+        return decisions
+
+
+def tools(view: Callable[[], CampaignView], domain: Domain, plan: Plan) -> list[Tool]:
+    """The Strategist's tools over the live view (`view()` is read at each call)."""
+    space = domain.manifest.search_space
+
+    async def read_board(_: _NoArgs) -> ToolOutput:
+        return ToolOutput(board(view(), domain))
+
+    async def propose_experiment(args: _Propose) -> ToolOutput:
+        current = view()
+        if len(plan.proposals) >= min(MAX_PROPOSALS, room(current)):
+            return ToolOutput(
+                f"no more proposals this turn (at most {min(MAX_PROPOSALS, room(current))})", is_error=True
+            )
+        problem = None if args.change else check_config(space, dict(args.config))
+        parent = _parent_digest(current, args.parent)
+        if problem is None and isinstance(parent, _Unknown):
+            problem = (
+                f"unknown parent {args.parent!r}: use 'base', or a run id or code digest from the leaderboard"
+            )
+        if problem is not None:
+            return ToolOutput(problem, is_error=True)
+        plan.proposals.append(args)
+        plan.parents.append(parent if isinstance(parent, str) else None)
+        return ToolOutput(f"queued as experiment {len(plan.proposals)} of this turn")
+
+    async def cancel_experiments(args: _Cancel) -> ToolOutput:
+        cards = view().kanban.cards
+        unknown = [pid for pid in args.proposal_ids if pid not in cards or cards[pid].state not in OPEN]
+        if unknown:
+            return ToolOutput(f"not open experiments: {', '.join(unknown)}", is_error=True)
+        plan.cancels += [(pid, args.reason) for pid in args.proposal_ids]
+        return ToolOutput(f"{len(args.proposal_ids)} to be cancelled")
+
+    async def update_playbook(args: _Playbook) -> ToolOutput:
+        known = {run_id for row in view().leaderboard.rows.values() for run_id in row.run_ids}
+        known |= {run_id for card in view().kanban.cards.values() for run_id in card.run_ids}
+        cited = {run_id for lesson in args.lessons for run_id in lesson.run_ids}
+        if cited - known:
+            return ToolOutput(f"unknown run ids: {', '.join(sorted(cited - known))}", is_error=True)
+        plan.playbook = args
+        return ToolOutput(f"playbook of {len(args.lessons)} lessons to be published")
+
+    return [
+        Tool(
+            "read_board",
+            "The leaderboard, open experiments, failures, playbook and budget.",
+            _NoArgs,
+            read_board,
+        ),
+        Tool(
+            "propose_experiment",
+            "Queue one experiment (a config, optionally a code change).",
+            _Propose,
+            propose_experiment,
+        ),
+        Tool("cancel_experiments", "Cancel open experiments by proposal id.", _Cancel, cancel_experiments),
+        Tool("update_playbook", "Replace the playbook; lessons cite run ids.", _Playbook, update_playbook),
+    ]
+
+
+class _Unknown:
+    pass
+
+
+def _parent_digest(view: CampaignView, parent: str) -> str | None | _Unknown:
+    """The bundle digest a parent names (None: the adapter's own code), or _Unknown."""
+    if parent in ("", BASE):
+        return None
+    for row in view.leaderboard.rows.values():
+        if row.code_digest and (parent == row.code_digest or parent in row.run_ids):
+            return row.code_digest
+        if not row.code_digest and parent in row.run_ids:
+            return None
+    return _Unknown()
+
+
+def check_config(space: Sequence[SpaceParam], config: dict[str, Any]) -> str | None:
+    """Why `config` is outside the search space (None if it fits). A code change may widen the space,
+    so only a proposal without one is checked."""
+    params = {p.name: p for p in space}
+    for name, value in config.items():
+        p = params.get(name)
+        if p is None:
+            return f"unknown parameter {name!r}; known: {', '.join(params)} (new ones need a code change)"
+        if p.kind == "categorical":
+            if value not in (p.choices or ()):
+                return f"{name}={value!r} is not one of {list(p.choices or ())}"
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (p.kind == "int" and not isinstance(value, int))
+        ):
+            return f"{name} must be {'an integer' if p.kind == 'int' else 'a number'}"
+        elif not (float(p.low or 0) <= value <= float(p.high or 0)):
+            return f"{name}={value} is outside [{p.low}, {p.high}]"
+    return None

@@ -1,0 +1,275 @@
+"""The LLM Worker: a model implements a proposal's code change; the harness grades it as always.
+
+    agent folder ← the parent candidate's files (its bundle, or the adapter's own) + config.json
+                   + what the harness `prepare`s for training (so the model can smoke-test)
+    implement turn (tools in that folder; every command in the sandbox)
+    smoke test: the candidate's fit, sandboxed, with a short wall clock
+    bundle the candidate's source files → blob store → code digest
+    grade the bundle exactly like any run (a fresh workspace, the harness's own metric)
+    on a failed smoke test or grading: a fix turn with the log, at most MAX_FIXES, then grade again
+
+The model never reports the metric: the run's value is the harness's. Its last word on a run is the
+debrief, kept beside the judge's verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from services.worker.execution import failure_of, result_of
+from shared import bundles
+from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, SMOKE_S
+from shared.agents.session import Agent, run_agent_turn
+from shared.agents.workspace_tools import workspace_tools
+from shared.domain import Domain
+from shared.events import ProposalCreated, RunFailed, RunFinished
+from shared.grading import CONFIG_FILE, candidate_limits, evaluate
+from shared.sandbox import Access, Limits, Outcome, run_async, tree
+
+__all__ = ["CodeRun", "debrief", "debrief_prompt", "implement"]
+
+log = structlog.get_logger(__name__)
+TICK_S = 5.0
+SOURCE_SUFFIXES = frozenset({".py", ".c", ".cc", ".cpp", ".cu", ".h", ".hpp"})
+_HARNESS = Limits(wall_seconds=120.0)
+
+
+@dataclass(frozen=True)
+class CodeRun:
+    """One run of a code proposal: where it works, and what it may spend."""
+
+    agent: Agent
+    domain: Domain
+    proposal: ProposalCreated
+    run_id: str
+    data: str | None
+    base: Path  # the run's own folder: agent/, candidate/, grade/ live under it
+    fetch: Callable[[str], Awaitable[bytes]]  # a bundle by digest
+    store: Callable[[bytes], Awaitable[str]]  # a bundle → its digest
+    usd_left: Callable[[], bool]  # whether the campaign's LLM budget allows another turn
+    on_tick: Callable[[], Awaitable[None]]
+
+
+async def implement(run: CodeRun) -> RunFinished | RunFailed:
+    """Implement, smoke-test, grade and fix `run.proposal`; the result of its last grading."""
+    proposal, agent_dir = run.proposal, run.base / "agent"
+    tree.remove(run.base)
+    agent_dir.mkdir(parents=True)
+    start = await _start_files(run, agent_dir)
+    (agent_dir / CONFIG_FILE).write_text(json.dumps({**proposal.config, "seed": proposal.seed}, indent=2))
+    prepared = await _prepare(run, agent_dir)
+    fail = lambda why: RunFailed(  # noqa: E731
+        run_id=run.run_id, proposal_id=proposal.proposal_id, error=why, parent_digest=proposal.parent_digest
+    )
+    if isinstance(prepared, str):
+        return fail(prepared)
+    async with _ticking(run.on_tick):
+        if not run.usd_left():
+            return fail("the campaign's USD budget is spent: the change was not implemented")
+        turn = await _turn(run, agent_dir, "implement", 1, _implement_prompt(run, start))
+        if turn.startswith("model error"):
+            return fail(f"worker model: {turn}")
+        fixes = 0
+        while True:
+            problem, log_tail = await _smoke(run, agent_dir)
+            result = None
+            if problem is None:
+                digest, candidate = await _bundle(run, agent_dir, start, prepared)
+                if isinstance(candidate, str):
+                    problem = candidate
+                else:
+                    verdict = await evaluate(
+                        run.domain,
+                        run.base / "grade",
+                        candidate=candidate,
+                        config=dict(proposal.config),
+                        seed=proposal.seed,
+                        data=run.data,
+                        on_tick=run.on_tick,
+                    )
+                    result = result_of(
+                        verdict,
+                        run.run_id,
+                        proposal.proposal_id,
+                        code_digest=digest,
+                        parent_digest=proposal.parent_digest,
+                    )
+                    if isinstance(result, RunFinished):
+                        return result
+                    problem, log_tail = failure_of(verdict), verdict.log_tail
+            if fixes >= MAX_FIXES or not run.usd_left():
+                return result or fail(f"{problem} (after {fixes} fixes)")
+            fixes += 1
+            log.info("fixing", fix=fixes, problem=problem[:300])
+            await _turn(run, agent_dir, "fix", fixes, _fix_prompt(problem, log_tail))
+
+
+async def _start_files(run: CodeRun, agent_dir: Path) -> list[str]:
+    """The parent's files in the agent folder; their names."""
+    if run.proposal.parent_digest:
+        return bundles.unpack(await run.fetch(run.proposal.parent_digest), agent_dir)
+    names = list(run.domain.candidate_files())
+    for name in names:
+        (agent_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run.domain.root / name, agent_dir / name)
+    return names
+
+
+async def _prepare(run: CodeRun, agent_dir: Path) -> set[str] | str:
+    """The harness's training files in the agent folder (their names), or why it could not write them."""
+    before = {p.name for p in agent_dir.iterdir()}
+    scratch = run.base / "harness"
+    scratch.mkdir()
+    data_args = ["--data", run.data] if run.data else []
+    argv = run.domain.harness_argv("prepare", "--workspace", str(agent_dir), *data_args)
+    outcome = await run_async(argv, cwd=scratch, limits=_HARNESS, access=None, on_tick=run.on_tick)
+    if outcome.failure(_HARNESS) is not None:
+        return f"harness prepare {outcome.failure(_HARNESS)}: {outcome.stderr_tail.strip()[-500:]}"
+    return {p.name for p in agent_dir.iterdir()} - before
+
+
+async def _smoke(run: CodeRun, agent_dir: Path) -> tuple[str | None, str]:
+    """The candidate's fit in the sandbox with a short clock: (why it failed or None, its log tail)."""
+    budget = run.domain.manifest.budget
+    limits = candidate_limits(budget.model_copy(update={"run_seconds": min(SMOKE_S, budget.run_seconds)}))
+    access = Access(agent_dir, writable=True, hidden=run.domain.held_out(run.data))
+    argv = run.domain.candidate_argv("fit", "--config", CONFIG_FILE)
+    outcome: Outcome = await run_async(argv, cwd=agent_dir, limits=limits, access=access, on_tick=run.on_tick)
+    failure = outcome.failure(limits)
+    tail = outcome.stderr_tail or outcome.stdout_tail
+    return (f"smoke test: candidate fit {failure}" if failure else None), tail
+
+
+async def _bundle(
+    run: CodeRun, agent_dir: Path, start: list[str], prepared: set[str]
+) -> tuple[str | None, Path | str]:
+    """Pack the candidate's sources (the parent's files and new source files), store them, and unpack
+    them into a clean folder to grade: (digest, folder), or (None, why they cannot be a candidate)."""
+    names = {name for name in start if (agent_dir / name).is_file()}
+    for entry in tree.walk(agent_dir, max_depth=4, named=True):
+        name = "/".join(entry.parts)
+        source = stat.S_ISREG(entry.stat.st_mode) and Path(name).suffix in SOURCE_SUFFIXES
+        if source and "__pycache__" not in entry.parts and name not in prepared:
+            names.add(name)
+    try:
+        bundle = bundles.pack(agent_dir, names)
+    except bundles.BundleError as err:
+        return None, f"candidate files: {err}"
+    digest = await run.store(bundle)
+    candidate = run.base / "candidate"
+    tree.remove(candidate)
+    bundles.unpack(bundle, candidate)
+    return digest, candidate
+
+
+async def _turn(run: CodeRun, agent_dir: Path, purpose: str, number: int, prompt: str) -> str:
+    """One worker turn in the agent folder; how it ended."""
+    limits = candidate_limits(run.domain.manifest.budget)
+    tools = workspace_tools(
+        agent_dir,
+        hidden=run.domain.held_out(run.data),
+        shell_limits=limits,
+        max_shell_seconds=run.domain.manifest.budget.run_seconds,
+    )
+    turn = await run_agent_turn(
+        run.agent,
+        key=f"{run.run_id}-{purpose}-{number}",
+        number=number,
+        purpose=purpose,
+        system=system_prompt(run.domain),
+        prompt=prompt,
+        tools=tools,
+        caps=IMPLEMENT_CAPS,
+    )
+    return turn.ended
+
+
+async def debrief(agent: Agent, run_id: str, prompt: str) -> str:
+    """The model's reading of a graded run (no tools but report); empty if it gave none."""
+    turn = await run_agent_turn(
+        agent,
+        key=f"{run_id}-debrief-1",
+        number=1,
+        purpose="debrief",
+        system="You debrief one experiment of an autonomous research lab for its playbook.",
+        prompt=prompt,
+        tools=[],
+        caps=DEBRIEF_CAPS,
+    )
+    return turn.summary
+
+
+def system_prompt(domain: Domain) -> str:
+    entry = domain.manifest.entry.candidate
+    return f"""{domain.prompts["worker"].strip()}
+
+## Domain knowledge
+{domain.knowledge.strip()}
+
+## How this lab works
+- Your workspace is the candidate's folder: its files, `{CONFIG_FILE}` (this run's configuration) and
+  the training data the harness prepared. Every command you run is sandboxed: no network, nothing
+  outside the workspace, a clean environment.
+- The harness grades the candidate afterwards, in a fresh workspace, on data you never see: only the
+  source files you leave here (the candidate's files and any new source files) are graded. Keep the
+  entry point `{entry}` and its commands and protocol intact.
+- Smoke-test with `python {entry} fit --config {CONFIG_FILE}` before you report. Whatever the
+  candidate prints or writes is never its score.
+- End your turn with report, saying what you changed."""
+
+
+def _implement_prompt(run: CodeRun, files: list[str]) -> str:
+    p = run.proposal
+    parent = f"the changed candidate {p.parent_digest}" if p.parent_digest else "the adapter's candidate"
+    return (
+        f"Experiment {p.proposal_id} (run {run.run_id}), starting from {parent}.\n"
+        f"Hypothesis: {p.hypothesis or p.rationale}\n"
+        f"Change to implement: {p.change}\n"
+        f"Configuration ({CONFIG_FILE}): {json.dumps({**p.config, 'seed': p.seed})}\n"
+        f"Candidate files: {', '.join(files)}\n\n"
+        "Implement the change, smoke-test it, then report what you changed."
+    )
+
+
+def _fix_prompt(problem: str, log_tail: str) -> str:
+    return (
+        f"The candidate failed: {problem}\n\nLog tail:\n{log_tail[-3000:]}\n\n"
+        "Find and fix the cause in the candidate's files, smoke-test again, then report the fix."
+    )
+
+
+def debrief_prompt(run_id: str, proposal: ProposalCreated, outcome: str, diff: str) -> str:
+    return (
+        f"Run {run_id} of experiment {proposal.proposal_id}.\nHypothesis: {proposal.hypothesis}\n"
+        f"Change: {proposal.change}\nResult, as the harness graded it: {outcome}\n\n"
+        f"Diff against its parent:\n{diff[-6000:] or '(none)'}\n\n"
+        "In two to four sentences: what does the result say about the hypothesis, and what should be "
+        "tried next? Call report with that text as the summary."
+    )
+
+
+@contextlib.asynccontextmanager
+async def _ticking(on_tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """Signs of life while a model thinks (JetStream keeps the message; the heartbeat shows progress)."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            await on_tick()
+
+    task = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,142 @@
+"""One agent turn as the lab records it: the loop, an `llm-call-finished` per model call, the transcript
+stored as a blob and an `agent-turn` event naming it.
+
+The turn's event id is its `key`, so a turn that a crash interrupted is run again under the same id
+(its repeated calls are real spend and are counted; its `agent-turn` is stored once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from shared.agents.loop import Caps, Turn, run_turn
+from shared.agents.tools import Tool
+from shared.agents.transcript import transcript_json
+from shared.bus import Bus
+from shared.events import AgentTurn, Event, LlmCallFinished, ModelChoice, Price
+from shared.llm import client_for, usd
+from shared.llm.port import ModelClient, Reply
+from shared.secrets import redact
+
+__all__ = ["Agent", "run_agent_turn"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who takes a turn: a role's model, in one campaign, about one subject (a run id or an instance)."""
+
+    bus: Bus
+    campaign_id: str
+    role: str
+    name: str
+    choice: ModelChoice
+    price: Price
+    cause: Event | None = None
+
+
+async def run_agent_turn(
+    agent: Agent,
+    *,
+    key: str,
+    number: int,
+    purpose: str,
+    system: str,
+    prompt: str,
+    tools: Sequence[Tool],
+    caps: Caps,
+    client: ModelClient | None = None,
+    before_record: Callable[[], Awaitable[None]] | None = None,
+) -> Turn:
+    """Run one turn of `agent` and record it; the model errors end the turn (see `Turn.ended`).
+
+    `before_record` is awaited after the turn and before its `agent-turn` event: what the turn
+    decided is published first, so the record of a turn is the sign that its decisions are out."""
+    owned = client is None
+    client = client or client_for(agent.choice)
+    try:
+        return await _recorded_turn(
+            agent, client, key, number, purpose, system, prompt, tools, caps, before_record
+        )
+    finally:
+        if owned:
+            await client.aclose()
+
+
+async def _recorded_turn(
+    agent: Agent,
+    client: ModelClient,
+    key: str,
+    number: int,
+    purpose: str,
+    system: str,
+    prompt: str,
+    tools: Sequence[Tool],
+    caps: Caps,
+    before_record: Callable[[], Awaitable[None]] | None,
+) -> Turn:
+
+    async def on_call(reply: Reply) -> None:
+        await _publish(
+            agent,
+            LlmCallFinished(
+                role=agent.role,
+                provider=agent.choice.provider,
+                model=agent.choice.model,
+                input_tokens=reply.usage.input_tokens,
+                output_tokens=reply.usage.output_tokens,
+                cached_tokens=reply.usage.cached_tokens,
+                cache_write_tokens=reply.usage.cache_write_tokens,
+                usd=usd(agent.price, reply.usage),
+                seconds=reply.seconds,
+                agent=agent.name,
+                retries=reply.retries,
+            ),
+        )
+
+    with structlog.contextvars.bound_contextvars(agent=agent.name, purpose=purpose):
+        turn = await run_turn(client, system=system, prompt=prompt, tools=tools, caps=caps, on_call=on_call)
+        if before_record is not None:
+            await before_record()
+        document = transcript_json(
+            turn, role=agent.role, agent=agent.name, model=agent.choice.label, redact=redact
+        )
+        digest = await agent.bus.blobs.put(document)
+        summary = redact(turn.summary)[:2000]
+        await _publish(
+            agent,
+            AgentTurn(
+                role=agent.role,
+                turn=number,
+                summary=summary,
+                transcript_digest=digest,
+                agent=agent.name,
+                purpose=purpose,
+                model=agent.choice.label,
+                tool_calls=turn.tool_calls,
+                model_calls=turn.model_calls,
+                input_tokens=turn.usage.input_tokens,
+                output_tokens=turn.usage.output_tokens,
+                usd=usd(agent.price, turn.usage),
+                seconds=turn.seconds,
+                ended=turn.ended,
+            ),
+            event_id=f"{agent.campaign_id}-{key}",
+        )
+        log.info("agent_turn", ended=turn.ended, tool_calls=turn.tool_calls, model_calls=turn.model_calls)
+    return turn
+
+
+async def _publish(agent: Agent, payload: LlmCallFinished | AgentTurn, event_id: str | None = None) -> None:
+    event = Event.new(
+        payload,
+        campaign_id=agent.campaign_id,
+        producer=agent.bus.producer,
+        caused_by=agent.cause,
+        event_id=event_id,
+    )
+    await agent.bus.publish(event)

@@ -1,0 +1,109 @@
+"""Candidate code as content-addressed bundles: the files of a candidate in one canonical document.
+
+A bundle is JSON, `{"format": 1, "files": {relative path: text}}`, keys sorted, so equal files give
+equal bytes and so equal digests wherever they are packed. It goes to the blob store; run events carry
+its digest and its parent's, which makes the leaderboard a genealogy and lets any worker on any host
+rebuild a candidate from the digest alone (`unpack`). Candidate sources are text: a file that is not
+UTF-8, too large, or too many refuses the bundle (a candidate is code, not data).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import stat
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from shared.errors import ConfigError
+
+__all__ = ["MAX_BUNDLE_BYTES", "MAX_FILES", "BundleError", "diff", "files_of", "pack", "unpack"]
+
+FORMAT = 1
+MAX_FILES = 64
+MAX_BUNDLE_BYTES = 4 * 1024 * 1024
+
+
+class BundleError(ConfigError):
+    """Files that cannot be a candidate bundle, or bytes that are not one."""
+
+
+def pack(folder: Path, names: Iterable[str]) -> bytes:
+    """The bundle of `names` (relative paths under `folder`): regular files only, never a link."""
+    files: dict[str, str] = {}
+    total = 0
+    for name in sorted(set(names)):
+        _check_name(name)
+        path = folder / name
+        mode = path.lstat().st_mode if path.is_symlink() or path.exists() else 0
+        if not stat.S_ISREG(mode):
+            raise BundleError(f"{name}: not a regular file; a candidate bundle holds source files only")
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_BUNDLE_BYTES or len(files) >= MAX_FILES:
+            raise BundleError(f"the candidate exceeds {MAX_FILES} files or {MAX_BUNDLE_BYTES >> 20} MB")
+        try:
+            files[name] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(f"{name}: not UTF-8 text; a candidate bundle holds source files only") from None
+    return _encode(files)
+
+
+def files_of(bundle: bytes) -> dict[str, str]:
+    """The files of a bundle, every name checked (a bundle from the store is still untrusted input)."""
+    if len(bundle) > 2 * MAX_BUNDLE_BYTES:
+        raise BundleError("bundle too large")
+    try:
+        document = json.loads(bundle)
+    except (ValueError, RecursionError):
+        raise BundleError("not a candidate bundle (invalid JSON)") from None
+    files = document.get("files") if isinstance(document, dict) else None
+    if document.get("format") != FORMAT or not isinstance(files, dict) or len(files) > MAX_FILES:
+        raise BundleError("not a candidate bundle (unknown format)")
+    for name, text in files.items():
+        _check_name(name)
+        if not isinstance(text, str):
+            raise BundleError(f"{name}: not text")
+    return files
+
+
+def unpack(bundle: bytes, folder: Path) -> list[str]:
+    """Write a bundle's files under `folder` (created); returns their names."""
+    files = files_of(bundle)
+    for name, text in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return sorted(files)
+
+
+def diff(parent: bytes | None, child: bytes, *, context: int = 3) -> str:
+    """A unified diff from `parent` (None: nothing) to `child`, file by file."""
+    before = files_of(parent) if parent is not None else {}
+    after = files_of(child)
+    chunks = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"a/{name}" if old is not None else "/dev/null",
+                tofile=f"b/{name}" if new is not None else "/dev/null",
+                n=context,
+            )
+        )
+    return "".join(chunks)
+
+
+def _encode(files: dict[str, str]) -> bytes:
+    document = {"format": FORMAT, "files": dict(sorted(files.items()))}
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _check_name(name: object) -> None:
+    pure = PurePosixPath(name) if isinstance(name, str) else None
+    if pure is None or not name or pure.is_absolute() or ".." in pure.parts or "\\" in name:
+        raise BundleError(f"{name!r}: a bundle's file names are relative paths inside the candidate")
