@@ -25,9 +25,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alphalab.artifacts import blob_file
 from alphalab.brain import Brain
 from alphalab.stack import Stack
-from alphalab.transcripts import transcript_file
 from shared.bus import STREAM, Bus
 from shared.domain import builtin_domains, load_domain
 from shared.errors import AlphaLabError, ConfigError
@@ -195,7 +195,7 @@ async def _campaign(
                 await asyncio.sleep(0.1)
         await projection.settle()
         view = projection.lab.campaigns[campaign_id]
-        files |= _write_views(view, folder) | await _transcripts(bus, view, folder)
+        files |= _write_views(view, folder) | await _agent_files(bus, view, folder)
         return view, files, await _finish_reason(bus, campaign_id)
     finally:
         await projection.stop()
@@ -283,14 +283,20 @@ async def _artifacts(bus: Bus, campaign_id: str, folder: Path) -> dict[str, Path
     return files
 
 
-async def _transcripts(bus: Bus, view: CampaignView, folder: Path) -> dict[str, Path]:
-    """Copy every agent turn's transcript from the blob store into the campaign folder."""
-    digests = {t.turn.transcript_digest for t in view.turns if t.turn.transcript_digest}
-    for digest in digests:
-        path = transcript_file(folder, digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(await bus.blobs.get(digest))
-    return {"transcripts": folder / "transcripts"} if digests else {}
+async def _agent_files(bus: Bus, view: CampaignView, folder: Path) -> dict[str, Path]:
+    """Copy the agents' transcripts and the changed candidates' bundles (and their parents') from the
+    blob store into the campaign folder."""
+    rows = view.leaderboard.rows.values()
+    wanted = {
+        "transcripts": {t.turn.transcript_digest for t in view.turns if t.turn.transcript_digest},
+        "candidates": {d for row in rows for d in (row.code_digest, row.parent_digest) if d},
+    }
+    for kind, digests in wanted.items():
+        for digest in digests:
+            path = blob_file(folder, kind, digest)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(await bus.blobs.get(digest))
+    return {kind: folder / kind for kind, digests in wanted.items() if digests}
 
 
 def _write_views(view: CampaignView, folder: Path) -> dict[str, Path]:

@@ -333,7 +333,14 @@ def _report(result: CampaignResult, settings: Settings, console: Console, monkey
     console.print(render.leaderboard_table(result.view, top=10))
     console.print(render.versus_baselines_table(result.view))
     console.print(render.playbook_table(result.view))
-    lines = [
+    spent = result.view.budget
+    lines = []
+    if spent.llm_calls:
+        tokens = f"{spent.input_tokens:,} in, {spent.output_tokens:,} out"
+        lines.append(
+            ("LLM spend", f"${spent.usd:.4f} over {spent.llm_calls} calls ({tokens}); `alphalab cost`")
+        )
+    lines += [
         ("finished", result.reason),
         *((label, str(path)) for label, path in result.files.items()),
         ("campaign id", result.campaign_id),
@@ -555,7 +562,7 @@ def cost(home: Path | None, campaign_id: str | None) -> None:
 @_campaign
 def transcript(who: str, home: Path | None, campaign_id: str | None) -> None:
     """Print the agent turns of WHO: a run id (p003-1), a proposal id (p003), an agent or a role."""
-    from alphalab.transcripts import matching_turns, transcripts_of
+    from alphalab.artifacts import matching_turns, read_blobs
     from shared.agents.transcript import render as render_transcript
 
     settings = Settings.load(home=home)
@@ -563,8 +570,50 @@ def transcript(who: str, home: Path | None, campaign_id: str | None) -> None:
         turns = matching_turns(ledger.events(campaign_id=campaign_id, event_type="agent-turn"), who)
     if not turns:
         raise ConfigError(f"no agent turns of {who!r} in this lab's event log")
-    for document in transcripts_of(turns, settings.home, settings.nats_url):
+    for event in turns:
+        digest = event.payload.transcript_digest  # type: ignore[attr-defined]
+        folder = settings.home / "campaigns" / event.campaign_id
+        [document] = read_blobs(folder, "transcripts", [digest], settings.nats_url)
         click.echo(render_transcript(document))
+
+
+@main.command()
+@click.argument("run_id")
+@_home
+@_campaign
+def diff(run_id: str, home: Path | None, campaign_id: str | None) -> None:
+    """The code a run graded against its parent's (the adapter's own candidate if it has none)."""
+    from alphalab.artifacts import read_blobs
+    from shared import bundles
+    from shared.blobs import digest_of
+    from shared.domain import load_domain
+
+    settings = Settings.load(home=home)
+    with _open_ledger(home) as ledger:
+        results = [
+            e
+            for kind in ("run-finished", "run-failed")
+            for e in ledger.events(campaign_id=campaign_id, event_type=kind)
+            if e.payload.run_id == run_id  # type: ignore[attr-defined]
+        ]
+        started = (
+            next(ledger.events(campaign_id=results[0].campaign_id, event_type="campaign-started"), None)
+            if results
+            else None
+        )
+    if not results or results[0].payload.code_digest is None:  # type: ignore[attr-defined]
+        raise ConfigError(f"no graded code of run {run_id!r} in this lab's event log")
+    result = results[0].payload
+    domain = load_domain(started.payload.domain)  # type: ignore[union-attr]
+    parent = bundles.pack(domain.root, domain.candidate_files())
+    if result.code_digest == digest_of(parent):  # type: ignore[attr-defined]
+        click.echo("(the adapter's own candidate, unchanged)")
+        return
+    folder = settings.home / "campaigns" / results[0].campaign_id
+    [child] = read_blobs(folder, "candidates", [result.code_digest], settings.nats_url)  # type: ignore[attr-defined]
+    if result.parent_digest:  # type: ignore[attr-defined]
+        [parent] = read_blobs(folder, "candidates", [result.parent_digest], settings.nats_url)  # type: ignore[attr-defined]
+    click.echo(bundles.diff(parent, child) or "(no change from its parent)")
 
 
 def _current(home: Path | None, campaign_id: str | None, live: bool) -> CampaignView:

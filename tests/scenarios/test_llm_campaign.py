@@ -136,6 +136,10 @@ def test_models_write_code_that_the_harness_grades_and_a_cheat_gains_nothing(tmp
         [ALPHALAB, "transcript", honest, "--home", str(home)], capture_output=True, text=True, env=env
     )
     assert shown.returncode == 0 and "calendar_features.py" in shown.stdout, shown.stderr[-2000:]
+    changed = subprocess.run(
+        [ALPHALAB, "diff", result.run_id, "--home", str(home)], capture_output=True, text=True, env=env
+    )
+    assert "+++ b/calendar_features.py" in changed.stdout and "+from calendar_features" in changed.stdout
 
     # The key: in no log, event, blob, transcript or projection (only ever in the requests' headers).
     assert not _files_holding(home, KEY.encode())
