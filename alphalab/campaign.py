@@ -22,12 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alphalab.artifacts import blob_file
 from alphalab.brain import Brain
 from alphalab.stack import Stack
+from shared.blobs import BlobMissing
 from shared.bus import STREAM, Bus
 from shared.domain import builtin_domains, load_domain
 from shared.errors import AlphaLabError, ConfigError
@@ -67,6 +69,7 @@ class CampaignResult:
 
 
 Hook = Callable[[Stack, CampaignView], None]
+log = structlog.get_logger(__name__)
 
 
 def run_campaign(
@@ -295,7 +298,10 @@ async def _agent_files(bus: Bus, view: CampaignView, folder: Path) -> dict[str, 
         for digest in digests:
             path = blob_file(folder, kind, digest)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(await bus.blobs.get(digest))
+            try:
+                path.write_bytes(await bus.blobs.get(digest))
+            except BlobMissing:  # the report goes on without it; the event names what was lost
+                log.warning("blob_missing", kind=kind, digest=digest)
     return {kind: folder / kind for kind, digests in wanted.items() if digests}
 
 

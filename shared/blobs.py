@@ -11,13 +11,19 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
-__all__ = ["BLOB_BUCKET", "BlobStore", "digest_of"]
+from shared.secrets import redact_bytes
+
+__all__ = ["BLOB_BUCKET", "BlobMissing", "BlobStore", "digest_of"]
 
 BLOB_BUCKET = "alphalab-blobs"
 
 
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class BlobMissing(LookupError):
+    """A digest the store does not hold (never stored, or stored in another lab's store)."""
 
 
 class BlobStore:
@@ -34,7 +40,9 @@ class BlobStore:
         return self._store
 
     async def put(self, data: bytes) -> str:
-        """Store `data` (unless already there) and return its digest."""
+        """Store `data` (unless already there) and return its digest; any API key value in it is
+        replaced first (see shared.secrets), so the digest is of what is stored."""
+        data = redact_bytes(data)
         digest = digest_of(data)
         store = await self._bucket()
         try:
@@ -45,7 +53,10 @@ class BlobStore:
 
     async def get(self, digest: str) -> bytes:
         store = await self._bucket()
-        result = await store.get(_name(digest))
+        try:
+            result = await store.get(_name(digest))
+        except NotFoundError:
+            raise BlobMissing(f"{digest} is not in the blob store") from None
         return bytes(result.data or b"")
 
 

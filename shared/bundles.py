@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -34,14 +35,10 @@ def pack(folder: Path, names: Iterable[str]) -> bytes:
     total = 0
     for name in sorted(set(names)):
         _check_name(name)
-        path = folder / name
-        mode = path.lstat().st_mode if path.is_symlink() or path.exists() else 0
-        if not stat.S_ISREG(mode):
-            raise BundleError(f"{name}: not a regular file; a candidate bundle holds source files only")
-        data = path.read_bytes()
+        if len(files) >= MAX_FILES:
+            raise BundleError(f"the candidate has more than {MAX_FILES} files")
+        data = _read_regular(folder, name, MAX_BUNDLE_BYTES - total)
         total += len(data)
-        if total > MAX_BUNDLE_BYTES or len(files) >= MAX_FILES:
-            raise BundleError(f"the candidate exceeds {MAX_FILES} files or {MAX_BUNDLE_BYTES >> 20} MB")
         try:
             files[name] = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -96,6 +93,35 @@ def diff(parent: bytes | None, child: bytes, *, context: int = 3) -> str:
             )
         )
     return "".join(chunks)
+
+
+def _read_regular(folder: Path, name: str, limit: int) -> bytes:
+    """The bytes of the regular file `name` under `folder`, opened component by component without
+    following any link (a candidate may have swapped a folder for a link to the host), its size
+    checked before it is read."""
+    parts = PurePosixPath(name).parts
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = step
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        file_fd = os.open(parts[-1], flags, dir_fd=fd)
+    except OSError as err:
+        raise BundleError(f"{name}: {err.strerror}; a candidate bundle holds regular files only") from None
+    finally:
+        os.close(fd)
+    with os.fdopen(file_fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise BundleError(f"{name}: not a regular file; a candidate bundle holds source files only")
+        if info.st_size > limit:
+            raise BundleError(f"the candidate's files exceed {MAX_BUNDLE_BYTES >> 20} MB")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise BundleError(f"the candidate's files exceed {MAX_BUNDLE_BYTES >> 20} MB")
+    return data
 
 
 def _encode(files: dict[str, str]) -> bytes:

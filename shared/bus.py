@@ -33,6 +33,7 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 from shared.blobs import BlobStore
 from shared.errors import MalformedEvent, NatsUnavailable
 from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode
+from shared.secrets import redact_bytes
 
 __all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM", "bus_away"]
 
@@ -145,12 +146,15 @@ class Bus:
 
     async def publish(self, event: Event) -> api.PubAck:
         """Publish and wait for JetStream's ack; `ack.duplicate` is True if it was already stored."""
-        return await self.js.publish(event.subject, encode(event), headers={"Nats-Msg-Id": event.event_id})
+        data = redact_bytes(encode(event))
+        return await self.js.publish(event.subject, data, headers={"Nats-Msg-Id": event.event_id})
 
     async def publish_many(self, events: Sequence[Event]) -> list[api.PubAck]:
         """Publish without waiting between events, then wait for every ack (in order)."""
         futures = [
-            await self.js.publish_async(e.subject, encode(e), headers={"Nats-Msg-Id": e.event_id})
+            await self.js.publish_async(
+                e.subject, redact_bytes(encode(e)), headers={"Nats-Msg-Id": e.event_id}
+            )
             for e in events
         ]
         return list(await asyncio.gather(*futures))

@@ -175,14 +175,26 @@ def _adapter(reference: str) -> Domain:
 
 
 async def publish_decisions(
-    bus: Bus, projection: LiveProjection, campaign_id: str, decisions: list[Decision]
+    bus: Bus,
+    projection: LiveProjection,
+    campaign_id: str,
+    decisions: list[Decision],
+    *,
+    caused_by: str | None = None,
 ) -> None:
-    """Publish decisions, then wait until the projection includes them, so the next decision sees them."""
+    """Publish decisions, then wait until the projection includes them, so the next decision sees them.
+
+    `caused_by` is the id of the event they follow from, even one not published yet (an agent turn
+    records itself after its decisions: see services/strategist/service.py)."""
     producer = bus.producer
     events = [
         Event.new(d.payload, campaign_id=campaign_id, producer=producer, event_id=f"{campaign_id}-{d.key}")
         for d in decisions
     ]
+    if caused_by is not None:
+        events = [
+            e.model_copy(update={"causation_id": caused_by, "correlation_id": caused_by}) for e in events
+        ]
     await bus.publish_many(events)
     await projection.settle()
 

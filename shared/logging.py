@@ -16,9 +16,17 @@ __all__ = ["configure_logging", "redact_secrets"]
 def redact_secrets(_: object, __: str, event: dict[str, Any]) -> dict[str, Any]:
     """Scrub API key values from every string of a log line (see shared.secrets)."""
     secrets = secrets_in()
-    if not secrets:
-        return event
-    return {key: redact(value, secrets) if isinstance(value, str) else value for key, value in event.items()}
+    return _scrubbed(event, secrets) if secrets else event
+
+
+def _scrubbed(value: Any, secrets: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item, secrets) for item in value]
+    return value
 
 
 def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "info") -> None:

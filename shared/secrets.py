@@ -2,9 +2,11 @@
 
 Keys live only in the environment of the processes that call a model (the Strategist and the
 Workers); the sandbox builds its environment from scratch, and the stack gives the other services an
-environment without them. Everything those processes write — log lines, transcripts, events — goes
-through `redact` as a last line of defence: a key that found its way into a string is replaced by a
-marker naming its variable, never stored.
+environment without them. Everything a process writes — log lines, transcripts, every event it
+publishes and every blob it stores — goes through `redact` as a last line of defence: a key that found
+its way into a model's words or a candidate's code is replaced by a marker naming its variable, never
+stored. A variable holds a secret when its name ends in KEY, TOKEN, SECRET, PASSWORD or CREDENTIALS,
+which is why a model's `api_key_env` must be named so.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["is_secret_name", "redact", "secrets_in", "without_secrets"]
+__all__ = ["SECRET_NAME", "is_secret_name", "redact", "redact_bytes", "secrets_in", "without_secrets"]
 
-_SECRET_NAME = re.compile(r"(API_KEY|AUTH_TOKEN|ACCESS_TOKEN|SECRET_KEY|_SECRET)$")
+SECRET_NAME = r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$"  # a variable named so holds a secret
+_SECRET_NAME = re.compile(SECRET_NAME)
 _MIN_SECRET_CHARS = 8  # shorter values ("none", "x") are placeholders, and replacing them would garble text
 
 
@@ -35,6 +38,15 @@ def redact(text: str, secrets: Mapping[str, str] | None = None) -> str:
         if value in text:
             text = text.replace(value, f"[redacted {name}]")
     return text
+
+
+def redact_bytes(data: bytes, secrets: Mapping[str, str] | None = None) -> bytes:
+    """`redact` for encoded text (an event's JSON, a blob): what every publish and blob put goes through."""
+    for name, value in (secrets_in() if secrets is None else secrets).items():
+        encoded = value.encode()
+        if encoded in data:
+            data = data.replace(encoded, f"[redacted {name}]".encode())
+    return data
 
 
 def without_secrets(environ: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:

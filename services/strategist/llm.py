@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, JsonValue
 
-from services.strategist.policy import created, room
+from services.strategist.policy import created, experiment_started, room
 from services.strategist.search import SpaceParam
 from shared.agents.loop import Caps
 from shared.agents.tools import Arguments, Tool, ToolOutput
@@ -54,6 +54,18 @@ def strategist_turns(view: CampaignView) -> list[TurnRecord]:
     return [t for t in view.turns if t.turn.role == "strategist"]
 
 
+def turn_id(campaign_id: str, number: int) -> str:
+    """The event id of a Strategist turn's record, and the causation id of its decisions."""
+    return f"{campaign_id}-strategist-turn-{number}"
+
+
+def unrecorded_turn(view: CampaignView) -> int | None:
+    """The number of a turn whose decisions are in the log but whose record is not (the strategist
+    stopped in between): it must be recorded, not paid for again."""
+    number = len(strategist_turns(view)) + 1
+    return number if turn_id(view.campaign_id, number) in view.decided_by else None
+
+
 def due(view: CampaignView, workers: int, now: datetime) -> str | None:
     """Why a Strategist turn should start now, or None."""
     turns = strategist_turns(view)
@@ -68,7 +80,7 @@ def due(view: CampaignView, workers: int, now: datetime) -> str | None:
     idle = "proposed" not in states and states.count("running") < max(workers, 1)
     if idle and room(view) > 0 and (new > 0 or since >= IDLE_RETRY_S):
         return "a worker is idle and nothing is queued"
-    if since >= INTERVAL_S:
+    if since >= INTERVAL_S and (room(view) > 0 or new > 0):
         return f"{since:.0f} s since the last turn"
     return None
 
@@ -185,27 +197,34 @@ def _param(p: Any) -> str:
 # --- tools -----------------------------------------------------------------------------------
 
 
+_TEXT = 4000  # characters of any one text a model writes into an event (events are bounded in size)
+
+
 class _Propose(Arguments):
-    hypothesis: str = Field(min_length=1, description="what you expect and why")
+    hypothesis: str = Field(min_length=1, max_length=_TEXT, description="what you expect and why")
     config: dict[str, JsonValue] = Field(default_factory=dict, description="the run's configuration")
-    change: str = Field(default="", description="a code change for a worker to implement; empty: none")
-    parent: str = Field(default=BASE, description="'base', or the run id or code digest to change")
-    rationale: str = Field(default="", description="the runs this builds on")
+    change: str = Field(
+        default="", max_length=_TEXT, description="a code change for a worker to implement; empty: none"
+    )
+    parent: str = Field(
+        default=BASE, max_length=80, description="'base', or the run id or code digest to change"
+    )
+    rationale: str = Field(default="", max_length=_TEXT, description="the runs this builds on")
 
 
 class _Cancel(Arguments):
-    proposal_ids: list[str] = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    proposal_ids: list[str] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=1, max_length=_TEXT)
 
 
 class _LessonArgs(Arguments):
-    text: str = Field(min_length=1)
-    run_ids: list[str] = Field(default_factory=list)
+    text: str = Field(min_length=1, max_length=1000)
+    run_ids: list[str] = Field(default_factory=list, max_length=20)
 
 
 class _Playbook(Arguments):
     lessons: list[_LessonArgs] = Field(max_length=40)
-    reason: str = ""
+    reason: str = Field(default="", max_length=1000)
 
 
 class _NoArgs(Arguments):
@@ -230,6 +249,8 @@ class Plan:
         ]
         first = len(view.kanban.cards) + 1
         allowed = self.proposals[: max(0, room(view))]
+        if allowed:
+            decisions += experiment_started(view)
         for index, (proposal, parent) in enumerate(zip(allowed, self.parents, strict=False)):
             decisions.append(
                 created(

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.strategist.lessons import derive_lessons, outcomes
 from services.strategist.search import SpaceParam, propose
+from shared.agents.budget import DEBRIEF_CAPS
 from shared.events import (
     BudgetExhausted,
     CampaignFinished,
@@ -56,7 +57,8 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
 
 
 def _lost_analyses(view: CampaignView, now: datetime) -> list[Decision]:
-    """Analyses of results that waited longer than ANALYSIS_GRACE_S for their worker's analysis.
+    """Analyses of results that waited longer than ANALYSIS_GRACE_S for their worker's analysis
+    (longer for a model's code change, whose worker debriefs it first).
 
     The worker that ran it may have died between its result and its analysis, and a card left with a
     result but no analysis is open forever (the experiment budget could never stop the campaign). Same
@@ -64,7 +66,10 @@ def _lost_analyses(view: CampaignView, now: datetime) -> list[Decision]:
     """
     decisions = []
     for pid, card in view.kanban.cards.items():
-        if card.state in HAS_RESULT and (now - card.history[-1].at).total_seconds() >= ANALYSIS_GRACE_S:
+        change = view.leaderboard.changes.get(pid)
+        debriefed = view.brain == "llm" and change is not None and bool(change.change)
+        grace = ANALYSIS_GRACE_S + (DEBRIEF_CAPS.max_seconds + 60.0 if debriefed else 0.0)  # 60: retry waits
+        if card.state in HAS_RESULT and (now - card.history[-1].at).total_seconds() >= grace:
             run_id = card.run_ids[-1]
             error = "run failed; analyzed by the strategist" if card.state == "failed" else None
             decisions.append(Decision(f"{run_id}-analyzed", judge(view.leaderboard, run_id, pid, error)))

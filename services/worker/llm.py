@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,20 +26,22 @@ import structlog
 
 from services.worker.execution import failure_of, result_of
 from shared import bundles
-from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, SMOKE_S
+from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, PREPARE_S, SMOKE_S
 from shared.agents.session import Agent, run_agent_turn
 from shared.agents.workspace_tools import workspace_tools
+from shared.blobs import BlobMissing
 from shared.domain import Domain
 from shared.events import ProposalCreated, RunFailed, RunFinished
 from shared.grading import CONFIG_FILE, candidate_limits, evaluate
+from shared.llm.port import Text
 from shared.sandbox import Access, Limits, Outcome, run_async, tree
 
-__all__ = ["CodeRun", "debrief", "debrief_prompt", "implement"]
+__all__ = ["CodeRun", "debrief", "debrief_prompt", "implement", "ticking"]
 
 log = structlog.get_logger(__name__)
 TICK_S = 5.0
 SOURCE_SUFFIXES = frozenset({".py", ".c", ".cc", ".cpp", ".cu", ".h", ".hpp"})
-_HARNESS = Limits(wall_seconds=120.0)
+_HARNESS = Limits(wall_seconds=PREPARE_S)
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class CodeRun:
     run_id: str
     data: str | None
     base: Path  # the run's own folder: agent/, candidate/, grade/ live under it
-    fetch: Callable[[str], Awaitable[bytes]]  # a bundle by digest
+    fetch: Callable[[str], Awaitable[bytes]]  # a bundle by digest (raises BlobMissing)
     store: Callable[[bytes], Awaitable[str]]  # a bundle → its digest
-    usd_left: Callable[[], bool]  # whether the campaign's LLM budget allows another turn
+    stop: Callable[[], str | None]  # why no model turn may go on now (a spent budget), or None
     on_tick: Callable[[], Awaitable[None]]
 
 
@@ -64,20 +65,21 @@ async def implement(run: CodeRun) -> RunFinished | RunFailed:
     proposal, agent_dir = run.proposal, run.base / "agent"
     tree.remove(run.base)
     agent_dir.mkdir(parents=True)
-    start = await _start_files(run, agent_dir)
+    started = await _start_files(run, agent_dir)
+    if isinstance(started, str):
+        return _failed(run, started, None)
+    start, parent = started
     (agent_dir / CONFIG_FILE).write_text(json.dumps({**proposal.config, "seed": proposal.seed}, indent=2))
     prepared = await _prepare(run, agent_dir)
-    fail = lambda why: RunFailed(  # noqa: E731
-        run_id=run.run_id, proposal_id=proposal.proposal_id, error=why, parent_digest=proposal.parent_digest
-    )
     if isinstance(prepared, str):
-        return fail(prepared)
-    async with _ticking(run.on_tick):
-        if not run.usd_left():
-            return fail("the campaign's USD budget is spent: the change was not implemented")
+        return _failed(run, prepared, parent)
+    async with ticking(run.on_tick):
+        stopped = run.stop()
+        if stopped is not None:
+            return _failed(run, f"{stopped}: the change was not implemented", parent)
         turn = await _turn(run, agent_dir, "implement", 1, _implement_prompt(run, start))
         if turn.startswith("model error"):
-            return fail(f"worker model: {turn}")
+            return _failed(run, f"worker model: {turn}", parent)
         fixes = 0
         while True:
             problem, log_tail = await _smoke(run, agent_dir)
@@ -97,31 +99,37 @@ async def implement(run: CodeRun) -> RunFinished | RunFailed:
                         on_tick=run.on_tick,
                     )
                     result = result_of(
-                        verdict,
-                        run.run_id,
-                        proposal.proposal_id,
-                        code_digest=digest,
-                        parent_digest=proposal.parent_digest,
+                        verdict, run.run_id, proposal.proposal_id, code_digest=digest, parent_digest=parent
                     )
                     if isinstance(result, RunFinished):
                         return result
-                    problem, log_tail = failure_of(verdict), verdict.log_tail
-            if fixes >= MAX_FIXES or not run.usd_left():
-                return result or fail(f"{problem} (after {fixes} fixes)")
+                    # Only the checks' reasons: the grading's log holds output on the held-out data.
+                    problem, log_tail = failure_of(verdict), ""
+            if fixes >= MAX_FIXES or run.stop() is not None:
+                return result or _failed(run, f"{problem} (after {fixes} fixes)", parent)
             fixes += 1
             log.info("fixing", fix=fixes, problem=problem[:300])
             await _turn(run, agent_dir, "fix", fixes, _fix_prompt(problem, log_tail))
 
 
-async def _start_files(run: CodeRun, agent_dir: Path) -> list[str]:
-    """The parent's files in the agent folder; their names."""
-    if run.proposal.parent_digest:
-        return bundles.unpack(await run.fetch(run.proposal.parent_digest), agent_dir)
-    names = list(run.domain.candidate_files())
-    for name in names:
-        (agent_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run.domain.root / name, agent_dir / name)
-    return names
+def _failed(run: CodeRun, why: str, parent: str | None) -> RunFailed:
+    return RunFailed(run_id=run.run_id, proposal_id=run.proposal.proposal_id, error=why, parent_digest=parent)
+
+
+async def _start_files(run: CodeRun, agent_dir: Path) -> tuple[list[str], str] | str:
+    """The parent's files in the agent folder: their names and the parent's digest (the adapter's
+    own candidate is stored as a bundle too, so every changed candidate has a parent to diff against);
+    or why there are none."""
+    try:
+        if run.proposal.parent_digest:
+            digest = run.proposal.parent_digest
+            bundle = await run.fetch(digest)
+        else:
+            bundle = bundles.pack(run.domain.root, run.domain.candidate_files())
+            digest = await run.store(bundle)
+        return bundles.unpack(bundle, agent_dir), digest
+    except (BlobMissing, bundles.BundleError) as err:
+        return f"parent candidate: {err}"
 
 
 async def _prepare(run: CodeRun, agent_dir: Path) -> set[str] | str:
@@ -189,12 +197,13 @@ async def _turn(run: CodeRun, agent_dir: Path, purpose: str, number: int, prompt
         prompt=prompt,
         tools=tools,
         caps=IMPLEMENT_CAPS,
+        stop=run.stop,
     )
     return turn.ended
 
 
-async def debrief(agent: Agent, run_id: str, prompt: str) -> str:
-    """The model's reading of a graded run (no tools but report); empty if it gave none."""
+async def debrief(agent: Agent, run_id: str, prompt: str, stop: Callable[[], str | None]) -> str:
+    """The model's reading of a graded run (no tools but report): its report, else its last words."""
     turn = await run_agent_turn(
         agent,
         key=f"{run_id}-debrief-1",
@@ -204,8 +213,10 @@ async def debrief(agent: Agent, run_id: str, prompt: str) -> str:
         prompt=prompt,
         tools=[],
         caps=DEBRIEF_CAPS,
+        stop=stop,
     )
-    return turn.summary
+    said = [b.text for m in turn.messages if m.role == "assistant" for b in m.content if isinstance(b, Text)]
+    return (turn.summary or (said[-1] if said else ""))[:4000]
 
 
 def system_prompt(domain: Domain) -> str:
@@ -258,7 +269,7 @@ def debrief_prompt(run_id: str, proposal: ProposalCreated, outcome: str, diff: s
 
 
 @contextlib.asynccontextmanager
-async def _ticking(on_tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+async def ticking(on_tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
     """Signs of life while a model thinks (JetStream keeps the message; the heartbeat shows progress)."""
 
     async def tick() -> None:

@@ -18,8 +18,9 @@ from services.worker import llm
 from services.worker.execution import execute
 from shared import bundles
 from shared.agents.session import Agent
+from shared.blobs import BlobMissing
 from shared.bus import Bus, Delivery
-from shared.domain import load_domain
+from shared.domain import Domain, load_domain
 from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, RunStarted
 from shared.heartbeat import Heartbeat
 from shared.live import LiveProjection
@@ -69,7 +70,7 @@ class _Worker:
         card = view.kanban.cards[proposal.proposal_id]
         if card.state in CLOSED or card.state in HAS_RESULT or view.status == "finished":
             if card.state in HAS_RESULT:  # its run ended, but the analysis was lost in a crash
-                await self._analyze(event, view, card.run_ids[-1], None)
+                await self._analyze(event, view, card.run_ids[-1], None, delivery)
             log.info("proposal_skipped", proposal_id=proposal.proposal_id, state=card.state)
             return
         run_id = f"{proposal.proposal_id}-{len(card.run_ids) + 1}"
@@ -81,14 +82,16 @@ class _Worker:
             self.heartbeat.busy_with = run_id
             try:
                 result = await self._run_unless_cancelled(event, view, proposal, run_id, delivery)
+                await self._publish(
+                    event, f"{run_id}-{result.TYPE}", result
+                )  # kept for audit, counted or not
+                await self.projection.settle()
+                view = self.projection.lab.campaigns[event.campaign_id]
+                counted = view.holds(proposal.proposal_id, run_id)  # not if cancelled or superseded meanwhile
+                if counted:
+                    await self._analyze(event, view, run_id, result, delivery)
             finally:
                 self.heartbeat.busy_with = None
-            await self._publish(event, f"{run_id}-{result.TYPE}", result)  # kept for audit, counted or not
-            await self.projection.settle()
-            view = self.projection.lab.campaigns[event.campaign_id]
-            counted = view.holds(proposal.proposal_id, run_id)  # not if cancelled or superseded meanwhile
-            if counted:
-                await self._analyze(event, view, run_id, result)
             log.info("run_done", outcome=result.TYPE, fenced=not counted)
 
     async def _run_unless_cancelled(
@@ -128,24 +131,26 @@ class _Worker:
                     base=base,
                     fetch=self.bus.blobs.get,
                     store=self.bus.blobs.put,
-                    usd_left=lambda: not self.projection.lab.campaigns[event.campaign_id].budget.usd_spent,
+                    stop=lambda: _stopped(self._view(event)),
                     on_tick=tick,
                 )
             )
+        failed = lambda why: RunFailed(  # noqa: E731
+            run_id=run_id, proposal_id=proposal.proposal_id, error=why, parent_digest=proposal.parent_digest
+        )
         if proposal.change:
-            return RunFailed(
-                run_id=run_id,
-                proposal_id=proposal.proposal_id,
-                error="a code change needs the llm brain, and this campaign runs the builtin one",
-            )
+            return failed("a code change needs the llm brain, and this campaign runs the builtin one")
         code = proposal.parent_digest
         candidate = None
         if code is not None:  # a replicate of a changed candidate: its bundle, unchanged
             candidate = base / "candidate"
             tree.remove(candidate)
-            bundles.unpack(await self.bus.blobs.get(code), candidate)
+            try:
+                bundles.unpack(await self.bus.blobs.get(code), candidate)
+            except (BlobMissing, bundles.BundleError) as err:
+                return failed(f"candidate bundle: {err}")
         else:
-            code = await self.bus.blobs.put(bundles.pack(domain.root, domain.candidate_files()))
+            code = await self._adapter_bundle(domain)
         return await execute(
             domain,
             run_id=run_id,
@@ -159,6 +164,15 @@ class _Worker:
             code_digest=code,
         )
 
+    async def _adapter_bundle(self, domain: Domain) -> str | None:
+        """The digest of the adapter's own candidate files, stored; None if they cannot be a bundle
+        (binary or oversized files: such an adapter's runs carry no code digest)."""
+        try:
+            return await self.bus.blobs.put(bundles.pack(domain.root, domain.candidate_files()))
+        except bundles.BundleError as err:
+            log.warning("adapter_not_bundled", domain=domain.name, error=str(err))
+            return None
+
     def _agent(self, cause: Event, view: CampaignView, run_id: str) -> Agent:
         assert view.llm is not None
         choice = view.llm.roles["worker"]
@@ -170,14 +184,18 @@ class _Worker:
         self.heartbeat.turned()
         await delivery.in_progress()
 
-    async def _analyze(self, cause: Event, view: CampaignView, run_id: str, result: Payload | None) -> None:
-        """Judge a run against the incumbent best, which ends the proposal's life on the board."""
+    async def _analyze(
+        self, cause: Event, view: CampaignView, run_id: str, result: Payload | None, delivery: Delivery
+    ) -> None:
+        """Judge a run against the incumbent best, which ends the proposal's life on the board; a model's
+        code change gets its debrief beside the verdict."""
         proposal = cause.payload
         assert isinstance(proposal, ProposalCreated)
         error = result.error if isinstance(result, RunFailed) else None
         analysis = judge(view.leaderboard, run_id, proposal.proposal_id, error)
         if proposal.change and view.llm is not None and result is not None and not view.budget.usd_spent:
-            words = await self._debrief(cause, view, run_id, proposal, result, analysis.summary)
+            async with llm.ticking(lambda: self._tick(delivery)):
+                words = await self._debrief(cause, view, run_id, proposal, result, analysis.summary)
             analysis = analysis.model_copy(update={"debrief": words})
         await self._publish(cause, f"{run_id}-analyzed", analysis)
 
@@ -190,17 +208,19 @@ class _Worker:
         result: Payload,
         judged: str,
     ) -> str:
-        """The model's reading of its run, with the diff against the parent (empty if it gave none)."""
-        code = getattr(result, "code_digest", None)
+        """The model's reading of its run, with the diff against its parent (empty if it gave none)."""
+        code, parent = getattr(result, "code_digest", None), getattr(result, "parent_digest", None)
         diff = ""
-        if code is not None:
-            parent = await self.bus.blobs.get(proposal.parent_digest) if proposal.parent_digest else None
-            if parent is None:
-                domain = load_domain(view.domain or "")
-                parent = bundles.pack(domain.root, domain.candidate_files())
-            diff = bundles.diff(parent, await self.bus.blobs.get(code))
+        if code is not None and parent is not None:
+            with contextlib.suppress(BlobMissing, bundles.BundleError):
+                diff = bundles.diff(await self.bus.blobs.get(parent), await self.bus.blobs.get(code))
         prompt = llm.debrief_prompt(run_id, proposal, judged, diff)
-        return await llm.debrief(self._agent(cause, view, run_id), run_id, prompt)
+        return await llm.debrief(
+            self._agent(cause, view, run_id), run_id, prompt, lambda: _stopped(self._view(cause))
+        )
+
+    def _view(self, cause: Event) -> CampaignView:
+        return self.projection.lab.campaigns[cause.campaign_id]
 
     async def _publish(self, cause: Event, key: str, payload: Payload) -> None:
         event = Event.new(
@@ -211,3 +231,10 @@ class _Worker:
             event_id=f"{cause.campaign_id}-{key}",
         )
         await self.bus.publish(event)
+
+
+def _stopped(view: CampaignView) -> str | None:
+    """Why no model turn of this campaign may go on: its dollars are spent, or it is over."""
+    if view.budget.usd_spent:
+        return "the campaign's USD budget is spent"
+    return None if view.status == "running" else "the campaign finished"

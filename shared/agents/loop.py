@@ -108,10 +108,12 @@ async def run_turn(
     tools: Sequence[Tool[Any]],
     caps: Caps,
     on_call: Callable[[Reply], Awaitable[None]] | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> Turn:
     """Run one turn of an agent on `prompt`. `on_call(reply)` is awaited after every model call (to
-    publish `llm-call-finished`); its own errors propagate, as do the client's other than `LlmError`."""
-    run = _Run(client, system, tools, caps, on_call)
+    publish `llm-call-finished`); its own errors propagate, as do the client's other than `LlmError`.
+    `stop()` is asked before every model call, like the caps: a reason ends the turn (a spent budget)."""
+    run = _Run(client, system, tools, caps, on_call, stop)
     ended = await run.loop(Message.user(prompt))
     turn = run.turn(ended)
     log.info(
@@ -134,6 +136,7 @@ class _Run:
     given: Sequence[Tool[Any]]
     caps: Caps
     on_call: Callable[[Reply], Awaitable[None]] | None
+    stop: Callable[[], str | None] | None
     history: list[Message] = field(default_factory=list)  # everything, for the transcript
     context: list[Message] = field(default_factory=list)  # what the model is sent: compacted
     calls: list[Call] = field(default_factory=list)
@@ -210,6 +213,9 @@ class _Run:
 
     def _cap_reached(self) -> str | None:
         caps, usage = self.caps, self.usage
+        stopped = self.stop() if self.stop is not None else None
+        if stopped is not None:
+            return stopped
         if len(self.calls) >= caps.max_model_calls:
             return "max_model_calls"
         if usage.input_tokens + usage.output_tokens >= caps.max_tokens:

@@ -7,6 +7,7 @@ The turn's event id is its `key`, so a turn that a crash interrupted is run agai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,17 +51,19 @@ async def run_agent_turn(
     tools: Sequence[Tool],
     caps: Caps,
     client: ModelClient | None = None,
-    before_record: Callable[[], Awaitable[None]] | None = None,
+    before_record: Callable[[], Awaitable[str | None]] | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> Turn:
     """Run one turn of `agent` and record it; the model errors end the turn (see `Turn.ended`).
 
     `before_record` is awaited after the turn and before its `agent-turn` event: what the turn
-    decided is published first, so the record of a turn is the sign that its decisions are out."""
+    decided is published first, so the record of a turn is the sign that its decisions are out. What
+    it returns, if anything, is a problem the record notes. `stop` ends the turn early (see run_turn)."""
     owned = client is None
     client = client or client_for(agent.choice)
     try:
         return await _recorded_turn(
-            agent, client, key, number, purpose, system, prompt, tools, caps, before_record
+            agent, client, key, number, purpose, system, prompt, tools, caps, before_record, stop
         )
     finally:
         if owned:
@@ -77,31 +80,32 @@ async def _recorded_turn(
     prompt: str,
     tools: Sequence[Tool],
     caps: Caps,
-    before_record: Callable[[], Awaitable[None]] | None,
+    before_record: Callable[[], Awaitable[str | None]] | None,
+    stop: Callable[[], str | None] | None,
 ) -> Turn:
-
     async def on_call(reply: Reply) -> None:
-        await _publish(
-            agent,
-            LlmCallFinished(
-                role=agent.role,
-                provider=agent.choice.provider,
-                model=agent.choice.model,
-                input_tokens=reply.usage.input_tokens,
-                output_tokens=reply.usage.output_tokens,
-                cached_tokens=reply.usage.cached_tokens,
-                cache_write_tokens=reply.usage.cache_write_tokens,
-                usd=usd(agent.price, reply.usage),
-                seconds=reply.seconds,
-                agent=agent.name,
-                retries=reply.retries,
-            ),
+        call = LlmCallFinished(
+            role=agent.role,
+            provider=agent.choice.provider,
+            model=agent.choice.model,
+            input_tokens=reply.usage.input_tokens,
+            output_tokens=reply.usage.output_tokens,
+            cached_tokens=reply.usage.cached_tokens,
+            cache_write_tokens=reply.usage.cache_write_tokens,
+            usd=usd(agent.price, reply.usage),
+            seconds=reply.seconds,
+            agent=agent.name,
+            retries=reply.retries,
         )
+        # Shielded: a turn cancelled while its call's record is being published still records it.
+        await asyncio.shield(_publish(agent, call))
 
     with structlog.contextvars.bound_contextvars(agent=agent.name, purpose=purpose):
-        turn = await run_turn(client, system=system, prompt=prompt, tools=tools, caps=caps, on_call=on_call)
-        if before_record is not None:
-            await before_record()
+        turn = await run_turn(
+            client, system=system, prompt=prompt, tools=tools, caps=caps, on_call=on_call, stop=stop
+        )
+        problem = await before_record() if before_record is not None else None
+        ended = f"{turn.ended}; {problem}" if problem else turn.ended
         document = transcript_json(
             turn, role=agent.role, agent=agent.name, model=agent.choice.label, redact=redact
         )
@@ -123,11 +127,11 @@ async def _recorded_turn(
                 output_tokens=turn.usage.output_tokens,
                 usd=usd(agent.price, turn.usage),
                 seconds=turn.seconds,
-                ended=turn.ended,
+                ended=ended,
             ),
             event_id=f"{agent.campaign_id}-{key}",
         )
-        log.info("agent_turn", ended=turn.ended, tool_calls=turn.tool_calls, model_calls=turn.model_calls)
+        log.info("agent_turn", ended=ended, tool_calls=turn.tool_calls, model_calls=turn.model_calls)
     return turn
 
 

@@ -78,7 +78,11 @@ class ModelChoice(_Part):
     provider: Literal["anthropic", "openai", "openai-compatible"]
     model: str = Field(min_length=1)
     base_url: str | None = None
-    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(KEY|TOKEN|SECRET|PASSWORD)$",
+        description="ends in KEY, TOKEN, SECRET or PASSWORD, so the lab keeps it out of other processes",
+    )
     max_output_tokens: int = Field(default=8192, ge=16)
     context_tokens: int = Field(default=200_000, ge=1024)
     thinking_tokens: int | None = Field(default=None, ge=1024, description="extended thinking budget")

@@ -27,6 +27,8 @@ from shared.events import (
     LlmPlan,
     Payload,
     PhaseFinished,
+    PlaybookRevised,
+    ProposalCreated,
     RunAnalyzed,
     RunFailed,
     RunFinished,
@@ -85,6 +87,7 @@ class CampaignView:
     llm: LlmPlan | None = None
     turns: list[TurnRecord] = field(default_factory=list)  # every role's agent turns
     run_errors: list[tuple[str, str]] = field(default_factory=list)  # (run id, why), counted failures
+    decided_by: set[str] = field(default_factory=set)  # causation ids of proposals and playbooks
 
     def holds(self, proposal_id: str, run_id: str) -> bool:
         """Whether `run_id` is the latest attempt of a proposal still open to its result or analysis."""
@@ -159,6 +162,8 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
         case CampaignStarted(domain=domain, data=data, brain=brain, llm=llm):
             view.domain, view.data, view.status = domain, data, "running"
             view.brain, view.llm = brain, llm
+        case ProposalCreated() | PlaybookRevised() if event.causation_id:
+            view.decided_by.add(event.causation_id)
         case RunFailed(run_id=run_id, error=error):
             view.run_errors.append((run_id, error))
         case AgentTurn() as turn:
@@ -201,6 +206,8 @@ _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
             InterventionIssued,
             AgentTurn,
             RunFailed,
+            ProposalCreated,
+            PlaybookRevised,
         ),
         _fold_campaign,
     ),

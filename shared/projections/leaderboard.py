@@ -149,7 +149,8 @@ class Leaderboard:
         Two equal values (at n == 2 a spread of exactly 0) show the seed does not matter; from n == 3
         on, REPLICATES decides.
         """
-        return row.n >= REPLICATES or (row.n >= 2 and row.m2 == 0.0) or (self.deterministic and row.n >= 1)
+        seedless = self.deterministic and row.code_digest is None  # a model's code may use the seed
+        return row.n >= REPLICATES or (row.n >= 2 and row.m2 == 0.0) or (seedless and row.n >= 1)
 
     def champion(self) -> Row | None:
         """The configuration declared the best (replicated, and beyond the spread of the one before)."""
@@ -198,9 +199,12 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
         case CampaignStarted(metric=metric, direction=direction, deterministic=deterministic):
             board.metric, board.direction, board.deterministic = metric, direction, deterministic
         case ProposalCreated(proposal_id=proposal_id, config=config, change=change, parent_digest=parent):
-            if change or parent:  # its row is known once its code is: at its result
+            if change or parent:
                 board.changes[proposal_id] = event.payload
-            key = code_key(config, parent) if parent and not change else config_key(config)
+            if change:  # its row is known once its code is, at its result; until then it has none
+                key = f"proposal:{proposal_id}"
+            else:
+                key = code_key(config, parent) if parent else config_key(config)
             board.proposals[proposal_id] = key
             board.configs.setdefault(key, config)
         case RunFinished(proposal_id=proposal_id, run_id=run_id, value=value, code_digest=code):

@@ -258,3 +258,12 @@ async def test_no_compaction_while_the_conversation_fits() -> None:
     client = Scripted([(call("dump", chars=100),), (report(),)])
     turn = await run_turn(client, system="s", prompt="p", tools=[DUMP], caps=Caps())
     assert not turn.compactions and client.requests[1] == list(turn.messages[:3])
+
+
+async def test_a_stop_reason_ends_the_turn_before_the_next_model_call() -> None:
+    reasons: list[str | None] = [None, "the campaign's USD budget is spent"]
+    client = Scripted([(call("noop"),), (call("noop"),), (report(),)])
+    turn = await run_turn(
+        client, system="s", prompt="p", tools=[NOOP], caps=Caps(), stop=lambda: reasons.pop(0)
+    )
+    assert turn.ended == "the campaign's USD budget is spent" and turn.model_calls == 1

@@ -24,7 +24,8 @@ import pytest
 
 from alphalab.chaos import verify
 from shared import bundles
-from shared.blobs import BlobStore
+from shared.blobs import BlobStore, digest_of
+from shared.domain import load_domain
 from shared.events import AgentTurn, LlmCallFinished, RunFinished
 from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
@@ -97,7 +98,9 @@ def test_models_write_code_that_the_harness_grades_and_a_cheat_gains_nothing(tmp
 
     # The honest change: a new module and an edited entry point, graded, on the leaderboard by its code.
     result = graded[honest]
-    assert result.code_digest is not None and result.parent_digest is None
+    domain = load_domain("traffic")
+    base = digest_of(bundles.pack(domain.root, domain.candidate_files()))
+    assert result.code_digest is not None and result.parent_digest == base  # the adapter's own, stored
     files = _bundle(home, result.code_digest)
     assert "calendar_features.py" in files and "hour_of_day" in files["candidate.py"]
     [row] = [r for r in view["leaderboard"]["rows"] if r["code_digest"] == result.code_digest]

@@ -160,3 +160,41 @@ def test_the_dollar_cap_ends_an_llm_campaign() -> None:
     keys = [d.key for d in decisions]
     assert keys[0] == "budget-usd-exhausted" and "p001-cancelled" in keys and keys[-1] == "campaign-finished"
     assert "USD budget of $1 spent" in decisions[-1].payload.reason  # type: ignore[attr-defined]
+
+
+def test_a_turn_whose_decisions_are_out_but_whose_record_is_not_is_recovered_not_rerun() -> None:
+    lab = Lab()
+    for second, payload in enumerate(
+        [
+            CampaignStarted(
+                domain="traffic", objective="o", metric="mae", direction="minimize", brain="llm", llm=PLAN
+            ),
+            ExplorationFinished(),
+            HarnessAccepted(harness_digest=DIGEST),
+        ]
+    ):
+        evolve(lab, event(payload, second=second))
+    assert llm.unrecorded_turn(lab.campaigns["c1"]) is None
+    proposal = event(ProposalCreated(proposal_id="p001", config={}), second=5).model_copy(
+        update={"causation_id": llm.turn_id("c1", 1)}
+    )
+    evolve(lab, proposal)
+    assert llm.unrecorded_turn(lab.campaigns["c1"]) == 1
+    evolve(lab, event(_turn(1), second=6, event_id=llm.turn_id("c1", 1)))
+    assert llm.unrecorded_turn(lab.campaigns["c1"]) is None
+
+
+def test_a_failed_code_change_does_not_block_replicating_the_plain_configuration() -> None:
+    config = {"model": "gbdt", "lags": 8}
+    view = _view(
+        ProposalCreated(proposal_id="p001", config=config),
+        *_run("p001", 3.0),
+        ProposalCreated(proposal_id="p002", config=config, change="a model's idea"),
+        RunStarted(run_id="p002-1", proposal_id="p002", worker="w1"),
+    )
+    confirmations = [
+        d.payload
+        for d in decide(view, DOMAIN.manifest.search_space, workers=2, now=EPOCH)
+        if isinstance(d.payload, ProposalCreated)
+    ]
+    assert confirmations and all(p.config == config and p.parent_digest is None for p in confirmations)

@@ -43,3 +43,15 @@ def test_diff_shows_changed_and_new_files(tmp_path: Path) -> None:
     child = bundles.pack(tmp_path, ["candidate.py", "features.py"])
     text = bundles.diff(parent, child)
     assert "-a = 1" in text and "+a = 2" in text and "+++ b/features.py" in text
+
+
+def test_a_folder_swapped_for_a_link_and_an_oversized_file_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "secret.py").write_text("key = 1\n")
+    (tmp_path / "cand").mkdir()
+    os.symlink(tmp_path / "host", tmp_path / "cand" / "pkg")
+    with pytest.raises(bundles.BundleError):
+        bundles.pack(tmp_path / "cand", ["pkg/secret.py"])
+    (tmp_path / "cand" / "big.py").write_bytes(b"#" * (bundles.MAX_BUNDLE_BYTES + 1))
+    with pytest.raises(bundles.BundleError, match="exceed"):
+        bundles.pack(tmp_path / "cand", ["big.py"])
