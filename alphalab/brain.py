@@ -16,6 +16,7 @@ from typing import Literal
 
 from shared.errors import ConfigError
 from shared.events import LlmPlan
+from shared.sandbox import Isolation
 
 __all__ = ["Brain", "choose_brain"]
 
@@ -28,13 +29,27 @@ class Brain:
 
 
 def choose_brain(
-    kind: Literal["builtin", "llm"], spec: str | None, config: Path | None, max_usd: float | None
+    kind: Literal["builtin", "llm"],
+    spec: str | None,
+    config: Path | None,
+    max_usd: float | None,
+    *,
+    sandbox: Isolation,
+    unsafe: bool = False,
 ) -> Brain:
-    """The brain the flags ask for; for the LLM brain, only once every model answered its preflight."""
+    """The brain the flags ask for; for the LLM brain, only once every model answered its preflight
+    and where the sandbox keeps agents' commands away from the keys in their Worker's environment."""
     if kind == "builtin":
         if spec or config or max_usd is not None:
             raise ConfigError("--llm, --config and --max-usd belong to the LLM brain: add --brain llm")
         return Brain()
+    if not sandbox.hides_processes and not unsafe:
+        raise ConfigError(
+            f"the LLM brain cannot start: its agents run shell commands, and the sandbox here "
+            f"({sandbox.mode}) does not keep them from reading other processes' environments, where the "
+            "API keys are; "
+            "install bubblewrap (see `alphalab doctor`) or pass --unsafe-no-sandbox"
+        )
     from shared.llm import plan, preflight, price_for
 
     models = plan(spec, config)

@@ -186,8 +186,10 @@ def run_command(
     """Run a whole campaign (explore, baselines, experiments, playbook): offline with the builtin brain,
     or with models (--brain llm) that write, run, debug and analyse code."""
     from alphalab.brain import choose_brain
+    from shared.sandbox import isolation
 
-    chosen = choose_brain(brain, llm_spec, config, max_usd)  # type: ignore[arg-type]
+    sandbox = isolation(Settings.load(home=home).sandbox)
+    chosen = choose_brain(brain, llm_spec, config, max_usd, sandbox=sandbox, unsafe=unsafe)  # type: ignore[arg-type]
     _run(domain_ref, data, workers, experiments, home, chaos, unsafe, chosen)
 
 

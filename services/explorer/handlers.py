@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 from nats.js.errors import NotFoundError
@@ -37,6 +37,7 @@ from shared.events import (
     subject_for,
 )
 from shared.heartbeat import Heartbeat
+from shared.periodic import every
 from shared.sandbox import tree
 from shared.settings import Settings
 
@@ -143,7 +144,7 @@ class Explorer:
                 self._heartbeat.turned()
             await delivery.in_progress()
 
-        return _every(ACK_WAIT_S / 3, tick)
+        return every(ACK_WAIT_S / 3, tick)
 
     async def _results(self, exploration: Exploration) -> list[Payload]:
         """The events of a finished exploration, its report and plots stored as blobs first."""
@@ -216,24 +217,3 @@ def _final(err: Exception, delivery: Delivery) -> bool:
     if bus_away(err):
         return False
     return isinstance(err, ConfigError) or delivery.failures + 1 >= MAX_DELIVER
-
-
-@contextlib.asynccontextmanager
-async def _every(seconds: float, tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-    """Call `tick` every `seconds` while the body runs (a failed tick is logged; the next may work)."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await tick()
-            except Exception as err:
-                log.warning("tick_failed", error=repr(err))
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

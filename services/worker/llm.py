@@ -14,11 +14,9 @@ debrief, kept beside the judge's verdict.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +32,10 @@ from shared.domain import Domain
 from shared.events import ProposalCreated, RunFailed, RunFinished
 from shared.grading import CONFIG_FILE, candidate_limits, evaluate
 from shared.llm.port import Text
+from shared.periodic import every
 from shared.sandbox import Access, Limits, Outcome, run_async, tree
 
-__all__ = ["CodeRun", "debrief", "debrief_prompt", "implement", "ticking"]
+__all__ = ["TICK_S", "CodeRun", "debrief", "debrief_prompt", "implement"]
 
 log = structlog.get_logger(__name__)
 TICK_S = 5.0
@@ -73,7 +72,7 @@ async def implement(run: CodeRun) -> RunFinished | RunFailed:
     prepared = await _prepare(run, agent_dir)
     if isinstance(prepared, str):
         return _failed(run, prepared, parent)
-    async with ticking(run.on_tick):
+    async with every(TICK_S, run.on_tick):
         stopped = run.stop()
         if stopped is not None:
             return _failed(run, f"{stopped}: the change was not implemented", parent)
@@ -266,21 +265,3 @@ def debrief_prompt(run_id: str, proposal: ProposalCreated, outcome: str, diff: s
         "In two to four sentences: what does the result say about the hypothesis, and what should be "
         "tried next? Call report with that text as the summary."
     )
-
-
-@contextlib.asynccontextmanager
-async def ticking(on_tick: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-    """Signs of life while a model thinks (JetStream keeps the message; the heartbeat shows progress)."""
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            await on_tick()
-
-    task = asyncio.create_task(tick())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -25,6 +25,7 @@ from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, Run
 from shared.heartbeat import Heartbeat
 from shared.live import LiveProjection
 from shared.llm import price_for
+from shared.periodic import every
 from shared.projections import CampaignView
 from shared.projections.verdict import judge
 from shared.sandbox import tree
@@ -194,7 +195,7 @@ class _Worker:
         error = result.error if isinstance(result, RunFailed) else None
         analysis = judge(view.leaderboard, run_id, proposal.proposal_id, error)
         if proposal.change and view.llm is not None and result is not None and not view.budget.usd_spent:
-            async with llm.ticking(lambda: self._tick(delivery)):
+            async with every(llm.TICK_S, lambda: self._tick(delivery)):
                 words = await self._debrief(cause, view, run_id, proposal, result, analysis.summary)
             analysis = analysis.model_copy(update={"debrief": words})
         await self._publish(cause, f"{run_id}-analyzed", analysis)

@@ -49,6 +49,12 @@ class Isolation:
     def complete(self) -> bool:
         return not self.missing
 
+    @property
+    def hides_processes(self) -> bool:
+        """Whether a run cannot read other processes' environments (a pid namespace of its own, or a
+        uid of its own): what keeps an agent's shell from the API keys in its Worker's environment."""
+        return self.mode == "bubblewrap" or (self.mode == "namespaces" and self.own_user)
+
 
 @functools.cache
 def isolation(requested: str = "auto") -> Isolation:

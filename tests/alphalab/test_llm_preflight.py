@@ -67,3 +67,15 @@ def test_an_unknown_model_and_a_cap_without_a_price_are_named(tmp_path: Path) ->
 def test_llm_options_without_the_llm_brain_are_refused(tmp_path: Path) -> None:
     done, _ = _run(tmp_path / "lab", {}, "--llm", "worker=openai:gpt-5.2")
     assert done.returncode == 2 and "--brain llm" in done.stderr
+
+
+def test_no_llm_brain_where_an_agents_shell_could_read_the_workers_keys(tmp_path: Path) -> None:
+    """Without a sandbox that hides other processes (here: ALPHALAB_SANDBOX=none), the agents' shell
+    commands could read the API keys from their Worker's environment: refused before any preflight."""
+    done, _ = _run(
+        tmp_path / "lab",
+        {"ALPHALAB_SANDBOX": "none", "ANTHROPIC_API_KEY": "sk-test-key-0000"},
+        "--brain",
+        "llm",
+    )
+    assert done.returncode == 2 and "reading other processes' environments" in done.stderr, done.stderr
