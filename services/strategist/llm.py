@@ -9,6 +9,7 @@ which the LLM brain keeps: a result counts by the harness and the noise rules wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,8 +17,9 @@ from typing import Any
 
 from pydantic import Field, JsonValue
 
-from services.strategist.policy import created, experiment_started, room
+from services.strategist.policy import created, experiment_started
 from services.strategist.search import SpaceParam
+from shared.agents.board import OPEN, board, board_tool
 from shared.agents.loop import Caps
 from shared.agents.tools import Arguments, Tool, ToolOutput
 from shared.domain import Domain
@@ -31,12 +33,13 @@ __all__ = [
     "INTERVAL_S",
     "TRIGGER_RESULTS",
     "Plan",
-    "board",
     "due",
     "gave_up",
     "system_prompt",
     "tools",
+    "turn_id",
     "turn_prompt",
+    "unrecorded_turn",
 ]
 
 TRIGGER_RESULTS = 3
@@ -47,7 +50,7 @@ EMPTY_TURNS = 2  # turns in a row that proposed nothing while nothing was open: 
 FAILED_TURNS = 3  # turns in a row that ended on a model error: the campaign cannot proceed
 CAPS = Caps(max_tool_calls=30, max_model_calls=20, max_tokens=400_000, max_seconds=300.0)
 BASE = "base"  # the adapter's own candidate, as a parent
-OPEN = frozenset({"proposed", "running", "finished", "failed"})
+RUN_ID = re.compile(r"\bp\d{3,}-\d+\b")
 
 
 def strategist_turns(view: CampaignView) -> list[TurnRecord]:
@@ -78,9 +81,9 @@ def due(view: CampaignView, workers: int, now: datetime) -> str | None:
     since = (now - last.at).total_seconds()
     states = [card.state for card in view.kanban.cards.values()]
     idle = "proposed" not in states and states.count("running") < max(workers, 1)
-    if idle and room(view) > 0 and (new > 0 or since >= IDLE_RETRY_S):
+    if idle and view.proposals_left > 0 and (new > 0 or since >= IDLE_RETRY_S):
         return "a worker is idle and nothing is queued"
-    if since >= INTERVAL_S and (room(view) > 0 or new > 0):
+    if since >= INTERVAL_S and (view.proposals_left > 0 or new > 0):
         return f"{since:.0f} s since the last turn"
     return None
 
@@ -95,24 +98,9 @@ def gave_up(view: CampaignView) -> str | None:
     before = turns[-EMPTY_TURNS - 1].proposals if len(turns) > EMPTY_TURNS else 0
     counts = [before, *(t.proposals for t in empty)]
     nothing_open = not any(card.state in OPEN for card in view.kanban.cards.values())
-    if len(empty) == EMPTY_TURNS and len(set(counts)) == 1 and nothing_open and room(view) > 0:
+    if len(empty) == EMPTY_TURNS and len(set(counts)) == 1 and nothing_open and view.proposals_left > 0:
         return f"the strategist proposed nothing in {EMPTY_TURNS} turns in a row"
     return None
-
-
-def stage(view: CampaignView) -> str:
-    """The reference's budget stages, by the share of the experiment budget left."""
-    limit = view.budget.limits.max_experiments
-    if limit is None:
-        return "explore: try broadly different ideas"
-    left = room(view) / limit
-    if left > 0.4:
-        return "explore: try broadly different ideas (model families, features, code changes)"
-    if left > 0.2:
-        return "combine: combine what worked into new candidates"
-    if left > 0.1:
-        return "refine: small changes to the best candidates"
-    return "final: only the most promising refinements; nothing risky"
 
 
 def system_prompt(domain: Domain) -> str:
@@ -139,59 +127,6 @@ def turn_prompt(view: CampaignView, domain: Domain, reason: str, number: int) ->
         f"Strategist turn {number} ({reason}).\n\n{board(view, domain)}\n\n"
         "Propose the next experiments, revise the playbook if results taught something, then report."
     )
-
-
-def board(view: CampaignView, domain: Domain) -> str:
-    """The board as the model reads it: budget, stage, leaderboard, open work, failures, playbook."""
-    manifest, spent, book = domain.manifest, view.budget, view.playbook
-    lines = [f"Objective: {manifest.objective.strip()}"]
-    better = "lower" if manifest.metric.direction == "minimize" else "higher"
-    lines.append(f"Metric: {manifest.metric.name} ({manifest.metric.direction}: {better} is better)")
-    limits = spent.limits
-    budget = [f"experiments {len(view.kanban.cards)} proposed, {view.results} with results"]
-    if limits.max_experiments is not None:
-        budget.append(f"room for {room(view)} more of {limits.max_experiments}")
-    if limits.max_usd is not None:
-        budget.append(f"USD {spent.usd:.4f} of {limits.max_usd:g} spent")
-    if limits.max_wall_seconds is not None:
-        budget.append(f"{spent.elapsed_seconds:.0f} s of {limits.max_wall_seconds:g} s elapsed")
-    lines += [f"Budget: {'; '.join(budget)}", f"Stage: {stage(view)}", "", _leaderboard(view)]
-    lines += ["", _open_work(view), "", _failures(view), "", "Playbook:"]
-    lines += [f"- {lesson.text} [{', '.join(lesson.run_ids)}]" for lesson in book.lessons] or ["(empty)"]
-    lines += ["", "Search space:", *(_param(p) for p in manifest.search_space)]
-    lines.append(f"Candidate files (base): {', '.join(domain.candidate_files())}")
-    return "\n".join(lines)
-
-
-def _leaderboard(view: CampaignView) -> str:
-    board = view.leaderboard
-    champion = board.champion()
-    lines = ["Leaderboard (best first; mean ± spread (runs)):"]
-    for rank, row in enumerate(board.ranked()[:15], start=1):
-        what = f"baseline {row.label}" if row.baseline else row.label
-        mark = " [best, confirmed]" if row is champion else ""
-        code = f" code={row.code_digest}" if row.code_digest else ""
-        runs = f" runs {', '.join(row.run_ids[-3:])}" if row.run_ids else ""
-        lines.append(f"{rank}. {what}: {row.mean:.5g} ± {row.spread:.2g} ({row.n}){mark}{runs}{code}")
-    return "\n".join(lines) if len(lines) > 1 else "Leaderboard: no results yet"
-
-
-def _open_work(view: CampaignView) -> str:
-    open_cards = [(pid, card) for pid, card in view.kanban.cards.items() if card.state in OPEN]
-    lines = [f"- {pid}: {card.state}" for pid, card in open_cards]
-    return "\n".join(["Open experiments:", *lines]) if lines else "Open experiments: none"
-
-
-def _failures(view: CampaignView) -> str:
-    lines = [f"- {run_id}: {error[:300]}" for run_id, error in view.run_errors[-8:]]
-    return "\n".join(["Recent failures:", *lines]) if lines else "Recent failures: none"
-
-
-def _param(p: Any) -> str:
-    span = f"one of {list(p.choices)}" if p.kind == "categorical" else f"{p.kind} in [{p.low}, {p.high}]"
-    span += " (log scale)" if p.log else ""
-    when = f" when {p.when}" if p.when else ""
-    return f"- {p.name}: {span}{when}"
 
 
 # --- tools -----------------------------------------------------------------------------------
@@ -223,12 +158,21 @@ class _LessonArgs(Arguments):
 
 
 class _Playbook(Arguments):
-    lessons: list[_LessonArgs] = Field(max_length=40)
+    """The whole playbook: as lessons, or as markdown (one lesson per line or bullet, citing the run
+    ids it names, like the reference's playbook file)."""
+
+    lessons: list[_LessonArgs] = Field(default_factory=list, max_length=40)
+    content: str = Field(default="", max_length=40 * 1000, description="markdown, instead of lessons")
     reason: str = Field(default="", max_length=1000)
 
-
-class _NoArgs(Arguments):
-    pass
+    def parsed(self) -> list[_LessonArgs]:
+        if self.lessons:
+            return self.lessons
+        lines = (line.strip().lstrip("-*0123456789.) ").strip() for line in self.content.splitlines())
+        texts = [line for line in lines if line and not line.startswith("#")][:40]
+        return [
+            _LessonArgs(text=text[:1000], run_ids=sorted(set(RUN_ID.findall(text)))[:20]) for text in texts
+        ]
 
 
 @dataclass
@@ -248,7 +192,7 @@ class Plan:
             if pid in view.kanban.cards and view.kanban.cards[pid].state in OPEN
         ]
         first = len(view.kanban.cards) + 1
-        allowed = self.proposals[: max(0, room(view))]
+        allowed = self.proposals[: max(0, view.proposals_left)]
         if allowed:
             decisions += experiment_started(view)
         for index, (proposal, parent) in enumerate(zip(allowed, self.parents, strict=False)):
@@ -280,14 +224,12 @@ def tools(view: Callable[[], CampaignView], domain: Domain, plan: Plan) -> list[
     """The Strategist's tools over the live view (`view()` is read at each call)."""
     space = domain.manifest.search_space
 
-    async def read_board(_: _NoArgs) -> ToolOutput:
-        return ToolOutput(board(view(), domain))
-
     async def propose_experiment(args: _Propose) -> ToolOutput:
         current = view()
-        if len(plan.proposals) >= min(MAX_PROPOSALS, room(current)):
+        if len(plan.proposals) >= min(MAX_PROPOSALS, current.proposals_left):
             return ToolOutput(
-                f"no more proposals this turn (at most {min(MAX_PROPOSALS, room(current))})", is_error=True
+                f"no more proposals this turn (at most {min(MAX_PROPOSALS, current.proposals_left)})",
+                is_error=True,
             )
         problem = None if args.change else check_config(space, dict(args.config))
         parent = _parent_digest(current, args.parent)
@@ -310,21 +252,21 @@ def tools(view: Callable[[], CampaignView], domain: Domain, plan: Plan) -> list[
         return ToolOutput(f"{len(args.proposal_ids)} to be cancelled")
 
     async def update_playbook(args: _Playbook) -> ToolOutput:
+        lessons = args.parsed()
+        if not lessons:
+            return ToolOutput(
+                "no lessons: give `lessons`, or `content` with one lesson per line", is_error=True
+            )
         known = {run_id for row in view().leaderboard.rows.values() for run_id in row.run_ids}
         known |= {run_id for card in view().kanban.cards.values() for run_id in card.run_ids}
-        cited = {run_id for lesson in args.lessons for run_id in lesson.run_ids}
+        cited = {run_id for lesson in lessons for run_id in lesson.run_ids}
         if cited - known:
             return ToolOutput(f"unknown run ids: {', '.join(sorted(cited - known))}", is_error=True)
-        plan.playbook = args
-        return ToolOutput(f"playbook of {len(args.lessons)} lessons to be published")
+        plan.playbook = args.model_copy(update={"lessons": lessons})
+        return ToolOutput(f"playbook of {len(lessons)} lessons to be published")
 
     return [
-        Tool(
-            "read_board",
-            "The leaderboard, open experiments, failures, playbook and budget.",
-            _NoArgs,
-            read_board,
-        ),
+        board_tool(view, domain),
         Tool(
             "propose_experiment",
             "Queue one experiment (a config, optionally a code change).",

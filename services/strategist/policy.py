@@ -109,13 +109,8 @@ def _open(view: CampaignView) -> list[str]:
     return [pid for pid, card in view.kanban.cards.items() if card.state in OPEN]
 
 
-def _spent(view: CampaignView) -> int:
-    """Experiments counted against the budget: every proposal except those cancelled before running."""
-    return sum(1 for c in view.kanban.cards.values() if c.state != "cancelled" or c.run_ids)
-
-
 def _stop_reason(view: CampaignView, now: datetime) -> str | None:
-    limits, spent = view.budget.limits, _spent(view)
+    limits, spent = view.budget.limits, view.proposals_spent
     if any(i.action == "stop" for _, i in view.interventions):
         stop = next(i for _, i in view.interventions if i.action == "stop")
         return f"stopped by the supervisor: {stop.reason}"
@@ -198,7 +193,7 @@ def _interventions(view: CampaignView) -> list[Decision]:
 def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) -> list[Decision]:
     """Enough new proposals to keep every live worker busy, within the experiment budget."""
     limit = view.budget.limits.max_experiments
-    count = min(max(workers, 1) + 1 - len(_open(view)), room(view))
+    count = min(max(workers, 1) + 1 - len(_open(view)), view.proposals_left)
     if count <= 0:
         return []
     first = len(view.kanban.cards) + 1
@@ -226,17 +221,11 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
 def _confirm_only(view: CampaignView, workers: int) -> list[Decision]:
     """The LLM brain's share of the builtin policy: replicates of contenders, so a lucky seed of a
     model's idea is never declared the best."""
-    count = min(max(workers, 1) + 1 - len(_open(view)), room(view))
+    count = min(max(workers, 1) + 1 - len(_open(view)), view.proposals_left)
     if count <= 0:
         return []
     confirmations = confirmation_proposals(view, len(view.kanban.cards) + 1, count)
     return experiment_started(view) + confirmations if confirmations else []
-
-
-def room(view: CampaignView) -> int:
-    """Proposals the experiment budget still has room for (a large number without a budget)."""
-    limit = view.budget.limits.max_experiments
-    return limit - _spent(view) if limit is not None else 1_000
 
 
 def experiment_started(view: CampaignView) -> list[Decision]:

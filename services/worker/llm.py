@@ -24,6 +24,7 @@ import structlog
 
 from services.worker.execution import failure_of, result_of
 from shared import bundles
+from shared.agents.board import board_tool
 from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, PREPARE_S, SMOKE_S
 from shared.agents.session import Agent, run_agent_turn
 from shared.agents.workspace_tools import workspace_tools
@@ -33,6 +34,7 @@ from shared.events import ProposalCreated, RunFailed, RunFinished
 from shared.grading import CONFIG_FILE, candidate_limits, evaluate
 from shared.llm.port import Text
 from shared.periodic import every
+from shared.projections import CampaignView
 from shared.sandbox import Access, Limits, Outcome, run_async, tree
 
 __all__ = ["TICK_S", "CodeRun", "debrief", "debrief_prompt", "implement"]
@@ -56,6 +58,7 @@ class CodeRun:
     fetch: Callable[[str], Awaitable[bytes]]  # a bundle by digest (raises BlobMissing)
     store: Callable[[bytes], Awaitable[str]]  # a bundle → its digest
     stop: Callable[[], str | None]  # why no model turn may go on now (a spent budget), or None
+    view: Callable[[], CampaignView]  # the campaign now, for read_board
     on_tick: Callable[[], Awaitable[None]]
 
 
@@ -181,12 +184,15 @@ async def _bundle(
 async def _turn(run: CodeRun, agent_dir: Path, purpose: str, number: int, prompt: str) -> str:
     """One worker turn in the agent folder; how it ended."""
     limits = candidate_limits(run.domain.manifest.budget)
-    tools = workspace_tools(
-        agent_dir,
-        hidden=run.domain.held_out(run.data),
-        shell_limits=limits,
-        max_shell_seconds=run.domain.manifest.budget.run_seconds,
-    )
+    tools = [
+        *workspace_tools(
+            agent_dir,
+            hidden=run.domain.held_out(run.data),
+            shell_limits=limits,
+            max_shell_seconds=run.domain.manifest.budget.run_seconds,
+        ),
+        board_tool(run.view, run.domain),
+    ]
     turn = await run_agent_turn(
         run.agent,
         key=f"{run.run_id}-{purpose}-{number}",
@@ -234,6 +240,7 @@ def system_prompt(domain: Domain) -> str:
   entry point `{entry}` and its commands and protocol intact.
 - Smoke-test with `python {entry} fit --config {CONFIG_FILE}` before you report. Whatever the
   candidate prints or writes is never its score.
+- read_board shows the campaign: the leaderboard, recent failures and their reasons, the budget.
 - End your turn with report, saying what you changed."""
 
 

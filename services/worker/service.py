@@ -133,6 +133,7 @@ class _Worker:
                     fetch=self.bus.blobs.get,
                     store=self.bus.blobs.put,
                     stop=lambda: _stopped(self._view(event)),
+                    view=lambda: self._view(event),
                     on_tick=tick,
                 )
             )

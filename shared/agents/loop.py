@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.agents.compaction import Compaction, compact, tokens
-from shared.agents.tools import Arguments, Tool, ToolOutput, execute
+from shared.agents.tools import Tool, ToolOutput, execute
 from shared.llm.errors import LlmError
 from shared.llm.port import Message, ModelClient, Reply, Text, ToolCall, ToolResult, Usage
 
@@ -96,8 +96,17 @@ class Turn:
         return sum(call.overhead_seconds for call in self.calls) / len(self.calls) if self.calls else 0.0
 
 
-class ReportArguments(Arguments):
-    summary: str = Field(description="what was done and found, and what is left")
+class ReportArguments(BaseModel):
+    """Ending a turn never fails on a formality: a report whose text came under another name (the
+    reference's `report_to_user` took `message`) still ends the turn with that text."""
+
+    model_config = ConfigDict(extra="allow")
+    summary: str = Field(default="", description="what was done and found, and what is left")
+
+    @property
+    def text(self) -> str:
+        extra = [str(value) for value in (self.model_extra or {}).values() if isinstance(value, str)]
+        return self.summary or "\n".join(extra)
 
 
 async def run_turn(
@@ -317,7 +326,7 @@ class _Run:
             raise
 
     async def _report(self, arguments: ReportArguments) -> ToolOutput:
-        self.summary = arguments.summary
+        self.summary = arguments.text
         return ToolOutput("reported", ends_turn=True)
 
     def _add(self, message: Message) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from shared.agents.files import Entry, Workspace
 from shared.agents.shell import run_shell
@@ -44,7 +44,12 @@ _MAGIC: tuple[tuple[bytes, MediaType], ...] = (
 
 class ShellArguments(Arguments):
     command: str = Field(description="a bash command, run in the workspace")
-    timeout_s: float = Field(120, gt=0, description="seconds before it is killed")
+    timeout_s: float = Field(
+        120,
+        gt=0,
+        description="seconds before it is killed",
+        validation_alias=AliasChoices("timeout_s", "timeout"),
+    )
 
 
 class ReadArguments(Arguments):
@@ -60,8 +65,10 @@ class WriteArguments(Arguments):
 
 class EditArguments(Arguments):
     path: str
-    old: str = Field(description="the exact text to replace")
-    new: str
+    old: str = Field(
+        description="the exact text to replace", validation_alias=AliasChoices("old", "old_string")
+    )
+    new: str = Field(validation_alias=AliasChoices("new", "new_string"))
     replace_all: bool = False
 
 

@@ -95,6 +95,17 @@ class CampaignView:
         return card is not None and card.state not in kanban.TERMINAL and card.run_ids[-1:] == [run_id]
 
     @property
+    def proposals_spent(self) -> int:
+        """Experiments counted against the budget: every proposal except those cancelled before running."""
+        return sum(1 for c in self.kanban.cards.values() if c.state != "cancelled" or c.run_ids)
+
+    @property
+    def proposals_left(self) -> int:
+        """Proposals the experiment budget still has room for (a large number without a budget)."""
+        limit = self.budget.limits.max_experiments
+        return limit - self.proposals_spent if limit is not None else 1_000
+
+    @property
     def results(self) -> int:
         """Runs that counted with a result: graded or failed."""
         return len(self.leaderboard.history) + self.budget.failed

@@ -267,3 +267,9 @@ async def test_a_stop_reason_ends_the_turn_before_the_next_model_call() -> None:
         client, system="s", prompt="p", tools=[NOOP], caps=Caps(), stop=lambda: reasons.pop(0)
     )
     assert turn.ended == "the campaign's USD budget is spent" and turn.model_calls == 1
+
+
+async def test_a_report_whose_text_came_under_another_name_still_ends_the_turn() -> None:
+    client = Scripted([(call("report", message="all done"),)])
+    turn = await run_turn(client, system="s", prompt="p", tools=[NOOP], caps=Caps())
+    assert turn.ended == "reported" and turn.summary == "all done"

@@ -198,3 +198,18 @@ def test_a_failed_code_change_does_not_block_replicating_the_plain_configuration
         if isinstance(d.payload, ProposalCreated)
     ]
     assert confirmations and all(p.config == config and p.parent_digest is None for p in confirmations)
+
+
+def test_a_playbook_given_as_markdown_becomes_lessons_citing_the_runs_it_names() -> None:
+    view = _view(ProposalCreated(proposal_id="p001", config={"model": "gbdt"}), *_run("p001", 4.0, None))
+    plan = llm.Plan()
+    tools = {t.name: t for t in llm.tools(lambda: view, DOMAIN, plan)}
+    tool = tools["update_playbook"]
+    markdown = "# Playbook\n- gbdt is a fair start (p001-1)\n- weekly lags untested\n"
+    done = asyncio.run(tool.run(tool.arguments(content=markdown)))
+    assert not done.is_error, done.text
+    [*_, revised] = plan.decisions(view)
+    assert [(lesson.text, lesson.run_ids) for lesson in revised.payload.lessons] == [  # type: ignore[attr-defined]
+        ("gbdt is a fair start (p001-1)", ("p001-1",)),
+        ("weekly lags untested", ()),
+    ]
