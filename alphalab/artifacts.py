@@ -18,13 +18,15 @@ __all__ = ["blob_file", "matching_turns", "read_blobs"]
 
 
 def matching_turns(events: Iterable[Event], who: str) -> list[Event]:
-    """Agent turns about `who`: a run id, a proposal id (its runs), an agent instance or a role."""
+    """Agent turns about `who` (a run id, a proposal id: its runs, an agent instance or a role) in
+    the latest campaign that has any (run and proposal ids repeat across campaigns)."""
     found = []
     for event in events:
         turn = event.payload
         if isinstance(turn, AgentTurn) and who in (turn.agent, turn.role, turn.agent.rsplit("-", 1)[0]):
             found.append(event)
-    return found
+    latest = found[-1].campaign_id if found else None
+    return [event for event in found if event.campaign_id == latest]
 
 
 def blob_file(folder: Path, kind: str, digest: str) -> Path:

@@ -250,16 +250,17 @@ async def _restart_stuck(stack: Stack, bus: Bus) -> None:
 
 
 def _status(view: CampaignView) -> str:
+    spend = f" - LLM ${view.budget.usd:.2f}" if view.budget.llm_calls else ""
     if not view.explored:
         return "exploring the data"
     board = view.leaderboard
     best, base = board.declared(), board.best(baselines=True)
     if best is None:
-        return "experiments - no result yet"
+        return f"experiments - no result yet{spend}"
     spread = f" ± {best.spread:.2g}" if best.n > 1 else ""
     confirmed = "confirmed" if best is board.champion() else "unconfirmed"
     score = f"best {best.mean:.4g}{spread} (n={best.n}, {confirmed})"
-    return f"experiments - {score}" + (f" (baseline {base.mean:.4g})" if base else "")
+    return f"experiments - {score}" + (f" (baseline {base.mean:.4g})" if base else "") + spend
 
 
 async def _finish_reason(bus: Bus, campaign_id: str) -> str:
