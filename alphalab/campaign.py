@@ -29,9 +29,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from alphalab.artifacts import blob_file
 from alphalab.brain import Brain
 from alphalab.stack import Stack
+from shared.agents.budget import code_run_seconds
 from shared.blobs import BlobMissing
 from shared.bus import STREAM, Bus
-from shared.domain import builtin_domains, load_domain
+from shared.domain import Budget, builtin_domains, load_domain
 from shared.errors import AlphaLabError, ConfigError
 from shared.events import (
     BudgetLimits,
@@ -99,7 +100,7 @@ def run_campaign(
         direction=domain.manifest.metric.direction,
         budget=BudgetLimits(
             max_experiments=experiments or budget.experiments,
-            max_wall_seconds=budget.campaign_seconds,
+            max_wall_seconds=_wall_seconds(brain, budget, experiments or budget.experiments),
             max_usd=brain.max_usd,
             patience=budget.patience,
         ),
@@ -109,6 +110,14 @@ def run_campaign(
         deterministic=domain.manifest.deterministic,
     )
     return _run(settings, campaign_id, start, workers, console, on_tick)
+
+
+def _wall_seconds(brain: Brain, budget: Budget, experiments: int) -> float:
+    """The campaign's clock: the domain's, or for the LLM brain at least what its experiments may take
+    (a model's code runs take minutes each; the experiment and dollar budgets are what end it)."""
+    if brain.kind == "builtin":
+        return budget.campaign_seconds
+    return max(budget.campaign_seconds, experiments * code_run_seconds(budget.run_seconds))
 
 
 def resume_campaign(

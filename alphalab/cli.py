@@ -163,6 +163,7 @@ _unsafe = click.option(
 )
 @click.option(
     "--config",
+    "--llm-config",
     "config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Campaign file (TOML): [roles.<role>] models, [prices], [budget] max_usd.",

@@ -6,10 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
+import structlog
+
 from shared.errors import ConfigError
 from shared.events.catalogue import LlmPlan, ModelChoice
 from shared.llm.clients import client_for, key_variable
 from shared.llm.errors import LlmError
+from shared.llm.port import Message, ModelClient
+
+log = structlog.get_logger(__name__)
+_NO_MODELS_ROUTE = (404, 405, 501)  # the models route answered: not found, not allowed, not there
+_PING_TOKENS = 16
 
 __all__ = ["preflight"]
 
@@ -34,11 +41,31 @@ async def _check(choice: ModelChoice, environ: Mapping[str, str], timeout_s: flo
         # The SDK's own timeout covers each phase; this one bounds the whole exchange.
         await asyncio.wait_for(client.probe(), timeout_s + 1)
     except LlmError as exc:
-        return _explain(choice, exc)
+        if exc.status not in _NO_MODELS_ROUTE:
+            return _explain(choice, exc)
+        return await _ask(client, choice, exc, timeout_s)
     except TimeoutError:
         return f"{choice.label}: no answer from {client.base_url} within {timeout_s:g} s"
     finally:
         await client.aclose()
+    return None
+
+
+async def _ask(client: ModelClient, choice: ModelChoice, refused: LlmError, timeout_s: float) -> str | None:
+    """A server that would not say whether it has the model (a proxy or a small server without the
+    models route, or the provider: it gives 404 for an unknown model) is asked for one token: a 404
+    again means the model is unknown; an answer, that it is served; a key refused is said so."""
+    try:
+        await asyncio.wait_for(
+            client.complete("Answer in one word.", [Message.user("ping")], [], max_tokens=_PING_TOKENS),
+            timeout_s + 1,
+        )
+    except LlmError as exc:
+        if exc.status in (401, 403, 404):
+            return _explain(choice, exc if exc.status != 404 else refused)
+        log.warning("preflight_ping_refused", model=choice.label, status=exc.status, error=str(exc))
+    except TimeoutError:
+        return f"{choice.label}: no answer from {client.base_url} within {timeout_s:g} s"
     return None
 
 

@@ -281,6 +281,17 @@ async def test_preflight_names_missing_key_and_unknown_model() -> None:
     assert problems[1].startswith("worker: openai:test-model: OPENAI_API_KEY is not set")
 
 
+async def test_preflight_asks_for_one_token_where_the_server_has_no_models_route() -> None:
+    """A proxy that serves completions only: a one-token request says whether it serves the model."""
+    roles = {"strategist": _choice("anthropic"), "worker": _choice("openai", model="gpt-nope")}
+    ping = Answer(text="pong", input_tokens=5, output_tokens=1)
+    with WireServer(lambda request: ping, api_key=KEY, models={"test-model"}, models_route=False) as server:
+        problems = await preflight(LlmPlan(roles=roles), _environ(server))
+        pinged = server.posted("/v1/messages")
+    assert len(pinged) == 1 and pinged[0]["max_tokens"] <= 16
+    assert len(problems) == 1 and problems[0].startswith("worker: openai:gpt-nope: HTTP 404")
+
+
 async def test_preflight_names_bad_key() -> None:
     """A refused key says which variable holds it."""
     with WireServer(in_order(), api_key=KEY) as server:

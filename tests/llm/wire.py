@@ -64,12 +64,21 @@ class _Response:
 
 
 class WireServer:
-    """`api_key` None accepts any key; `models` None knows every model name."""
+    """`api_key` None accepts any key; `models` None knows every model name; `models_route` False
+    answers no models request (as some proxies and small servers do)."""
 
-    def __init__(self, script: Script, *, api_key: str | None, models: Collection[str] | None = None) -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        api_key: str | None,
+        models: Collection[str] | None = None,
+        models_route: bool = True,
+    ) -> None:
         self.script = script
         self.api_key = api_key
         self.models = models
+        self.models_route = models_route  # False: like a proxy that serves completions only
         self.requests: list[Recorded] = []
         self.script_errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -109,6 +118,8 @@ class WireServer:
         if self.api_key is not None and _key(recorded.headers) != self.api_key:
             return _error(dialect, 401, "", _refusal(dialect, _key(recorded.headers)))
         route = recorded.path.split("?")[0].rstrip("/")
+        if route.startswith("/v1/models") and not self.models_route:
+            return _error(dialect, 404, "not_found_error", f"no route {recorded.method} {recorded.path}")
         if recorded.method == "GET" and route == "/v1/models":
             return _Response(200, dialect.models_body(sorted(self.models or ())), {})
         if recorded.method == "GET" and route.startswith("/v1/models/"):
