@@ -26,7 +26,15 @@ from shared.domain import Budget, Domain
 from shared.sandbox import Access, Limits, Outcome, run_async, tree
 from shared.sandbox import workspace as limited_workspace
 
-__all__ = ["HARNESS_SECONDS", "Check", "Verdict", "candidate_limits", "evaluate"]
+__all__ = [
+    "HARNESS_SECONDS",
+    "Check",
+    "Verdict",
+    "candidate_limits",
+    "evaluate",
+    "harness_check",
+    "run_harness",
+]
 
 HARNESS_SECONDS = 120.0
 _HARNESS_LIMITS = Limits(wall_seconds=HARNESS_SECONDS)  # trusted code: a clock, nothing else
@@ -123,13 +131,11 @@ async def _graded(
 ) -> Verdict:
     """The grading itself, in `base/workspace` (a limited filesystem where one could be mounted)."""
     workspace, scratch = base / "workspace", base / "harness"
-    data_args = ["--data", data] if data else []
     checks: list[Check] = []
     digest = domain.harness_digest()
 
     async def harness(command: str, *args: str) -> Outcome:
-        argv = domain.harness_argv(command, "--workspace", str(workspace), *args, *data_args)
-        return await run_async(argv, cwd=scratch, limits=_HARNESS_LIMITS, access=None, on_tick=on_tick)
+        return await run_harness(domain, command, workspace, scratch, *args, data=data, on_tick=on_tick)
 
     def verdict(
         *,
@@ -145,7 +151,7 @@ async def _graded(
         return Verdict(tuple(checks), value if intact else None, metrics or {}, spent, log[-_LOG_CHARS:])
 
     prepared = await harness("prepare")
-    checks.append(_ran("prepare", prepared, "harness prepare"))
+    checks.append(harness_check("prepare", prepared))
     if not checks[-1].passed:
         return verdict(log=prepared.stderr_tail)
     problem = _copy_candidate(candidate or domain.root, domain, workspace, from_adapter=candidate is None)
@@ -172,7 +178,7 @@ async def _graded(
         "grade", "--seconds", f"{budget.run_seconds:g}", "--memory-mb", str(budget.run_memory_mb)
     )
     spent = fit.wall_seconds + graded.wall_seconds
-    checks.append(_ran("grade", graded, "harness grade"))
+    checks.append(harness_check("grade", graded))
     result = _last_json(graded.stdout_tail) if checks[-1].passed else None
     if result is None:
         if checks[-1].passed:
@@ -203,11 +209,27 @@ def _finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _ran(name: str, outcome: Outcome, what: str) -> Check:
+async def run_harness(
+    domain: Domain,
+    command: str,
+    workspace: Path,
+    scratch: Path,
+    *args: str,
+    data: str | None = None,
+    on_tick: Callable[[], Awaitable[None]] | None = None,
+) -> Outcome:
+    """One command of the trusted harness on `workspace`, run from `scratch` with only a clock."""
+    data_args = ["--data", data] if data else []
+    argv = domain.harness_argv(command, "--workspace", str(workspace), *args, *data_args)
+    return await run_async(argv, cwd=scratch, limits=_HARNESS_LIMITS, access=None, on_tick=on_tick)
+
+
+def harness_check(command: str, outcome: Outcome) -> Check:
+    """Whether a harness command ran to its end, and if not, why (with its stderr's tail)."""
     failure = outcome.failure(_HARNESS_LIMITS)
     if failure is None:
-        return Check(name, True)
-    return Check(name, False, f"{what} {failure}: {outcome.stderr_tail.strip()[-_LOG_CHARS:]}")
+        return Check(command, True)
+    return Check(command, False, f"harness {command} {failure}: {outcome.stderr_tail.strip()[-_LOG_CHARS:]}")
 
 
 def _copy_candidate(source: Path, domain: Domain, workspace: Path, *, from_adapter: bool) -> str | None:

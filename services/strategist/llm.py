@@ -179,8 +179,7 @@ class _Playbook(Arguments):
 class Plan:
     """What a turn decided, turned into events when it ends."""
 
-    proposals: list[_Propose] = field(default_factory=list)
-    parents: list[str | None] = field(default_factory=list)  # each proposal's parent bundle digest
+    proposals: list[tuple[_Propose, str | None]] = field(default_factory=list)  # with its parent's digest
     cancels: list[tuple[str, str]] = field(default_factory=list)
     playbook: _Playbook | None = None
 
@@ -195,7 +194,7 @@ class Plan:
         allowed = self.proposals[: max(0, view.proposals_left)]
         if allowed:
             decisions += experiment_started(view)
-        for index, (proposal, parent) in enumerate(zip(allowed, self.parents, strict=False)):
+        for index, (proposal, parent) in enumerate(allowed):
             decisions.append(
                 created(
                     first + index,
@@ -239,8 +238,7 @@ def tools(view: Callable[[], CampaignView], domain: Domain, plan: Plan) -> list[
             )
         if problem is not None:
             return ToolOutput(problem, is_error=True)
-        plan.proposals.append(args)
-        plan.parents.append(parent if isinstance(parent, str) else None)
+        plan.proposals.append((args, parent if isinstance(parent, str) else None))
         return ToolOutput(f"queued as experiment {len(plan.proposals)} of this turn")
 
     async def cancel_experiments(args: _Cancel) -> ToolOutput:

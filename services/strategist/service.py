@@ -108,7 +108,7 @@ class _Strategist:
                 tools=llm.tools(current, domain, plan),
                 caps=llm.CAPS,
                 before_record=lambda: self._publish_plan(projection, campaign_id, plan, number),
-                stop=lambda: _stopped(current()),
+                stop=lambda: current().turns_stopped,
             )
             log.info("strategist_turn_done", turn=number, ended=turn.ended, proposals=len(plan.proposals))
 
@@ -166,10 +166,3 @@ class _Strategist:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-def _stopped(view: CampaignView) -> str | None:
-    """Why a turn in flight must end now: nothing it could decide would be used or paid for."""
-    if view.budget.usd_spent:
-        return "the campaign's USD budget is spent"
-    return None if view.status == "running" else "the campaign finished"

@@ -25,24 +25,23 @@ import structlog
 from services.worker.execution import failure_of, result_of
 from shared import bundles
 from shared.agents.board import board_tool
-from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, PREPARE_S, SMOKE_S
+from shared.agents.budget import DEBRIEF_CAPS, IMPLEMENT_CAPS, MAX_FIXES, SMOKE_S
 from shared.agents.session import Agent, run_agent_turn
 from shared.agents.workspace_tools import workspace_tools
 from shared.blobs import BlobMissing
 from shared.domain import Domain
 from shared.events import ProposalCreated, RunFailed, RunFinished
-from shared.grading import CONFIG_FILE, candidate_limits, evaluate
+from shared.grading import CONFIG_FILE, candidate_limits, evaluate, harness_check, run_harness
 from shared.llm.port import Text
 from shared.periodic import every
 from shared.projections import CampaignView
-from shared.sandbox import Access, Limits, Outcome, run_async, tree
+from shared.sandbox import Access, Outcome, run_async, tree
 
 __all__ = ["TICK_S", "CodeRun", "debrief", "debrief_prompt", "implement"]
 
 log = structlog.get_logger(__name__)
 TICK_S = 5.0
 SOURCE_SUFFIXES = frozenset({".py", ".c", ".cc", ".cpp", ".cu", ".h", ".hpp"})
-_HARNESS = Limits(wall_seconds=PREPARE_S)
 
 
 @dataclass(frozen=True)
@@ -139,12 +138,9 @@ async def _prepare(run: CodeRun, agent_dir: Path) -> set[str] | str:
     before = {p.name for p in agent_dir.iterdir()}
     scratch = run.base / "harness"
     scratch.mkdir()
-    data_args = ["--data", run.data] if run.data else []
-    argv = run.domain.harness_argv("prepare", "--workspace", str(agent_dir), *data_args)
-    outcome = await run_async(argv, cwd=scratch, limits=_HARNESS, access=None, on_tick=run.on_tick)
-    if outcome.failure(_HARNESS) is not None:
-        return f"harness prepare {outcome.failure(_HARNESS)}: {outcome.stderr_tail.strip()[-500:]}"
-    return {p.name for p in agent_dir.iterdir()} - before
+    outcome = await run_harness(run.domain, "prepare", agent_dir, scratch, data=run.data, on_tick=run.on_tick)
+    check = harness_check("prepare", outcome)
+    return {p.name for p in agent_dir.iterdir()} - before if check.passed else check.reason
 
 
 async def _smoke(run: CodeRun, agent_dir: Path) -> tuple[str | None, str]:

@@ -132,7 +132,7 @@ class _Worker:
                     base=base,
                     fetch=self.bus.blobs.get,
                     store=self.bus.blobs.put,
-                    stop=lambda: _stopped(self._view(event)),
+                    stop=lambda: self._view(event).turns_stopped,
                     view=lambda: self._view(event),
                     on_tick=tick,
                 )
@@ -218,7 +218,7 @@ class _Worker:
                 diff = bundles.diff(await self.bus.blobs.get(parent), await self.bus.blobs.get(code))
         prompt = llm.debrief_prompt(run_id, proposal, judged, diff)
         return await llm.debrief(
-            self._agent(cause, view, run_id), run_id, prompt, lambda: _stopped(self._view(cause))
+            self._agent(cause, view, run_id), run_id, prompt, lambda: self._view(cause).turns_stopped
         )
 
     def _view(self, cause: Event) -> CampaignView:
@@ -233,10 +233,3 @@ class _Worker:
             event_id=f"{cause.campaign_id}-{key}",
         )
         await self.bus.publish(event)
-
-
-def _stopped(view: CampaignView) -> str | None:
-    """Why no model turn of this campaign may go on: its dollars are spent, or it is over."""
-    if view.budget.usd_spent:
-        return "the campaign's USD budget is spent"
-    return None if view.status == "running" else "the campaign finished"

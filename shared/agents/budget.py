@@ -7,12 +7,13 @@ still implementing for a hung one (a plain run's bound is twice the domain's `ru
 from __future__ import annotations
 
 from shared.agents.loop import Caps
+from shared.grading import HARNESS_SECONDS
 
 __all__ = ["DEBRIEF_CAPS", "IMPLEMENT_CAPS", "MAX_FIXES", "PREPARE_S", "SMOKE_S", "code_run_seconds"]
 
 MAX_FIXES = 2  # fix turns after a failed smoke test or grading
 SMOKE_S = 60.0  # the smoke test's wall clock (less where the domain's run is shorter)
-PREPARE_S = 120.0  # the harness writing the training split into the agent's folder
+PREPARE_S = HARNESS_SECONDS  # the harness writing the training split into the agent's folder
 IMPLEMENT_CAPS = Caps(max_tool_calls=40, max_model_calls=30, max_tokens=600_000, max_seconds=600.0)
 DEBRIEF_CAPS = Caps(max_tool_calls=2, max_model_calls=3, max_tokens=60_000, max_seconds=120.0)
 

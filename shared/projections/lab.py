@@ -106,6 +106,14 @@ class CampaignView:
         return limit - self.proposals_spent if limit is not None else 1_000
 
     @property
+    def turns_stopped(self) -> str | None:
+        """Why no model turn of this campaign may start or go on (its dollars are spent, or it is
+        over): nothing such a turn decided would be used or paid for."""
+        if self.budget.usd_spent:
+            return "the campaign's USD budget is spent"
+        return None if self.status == "running" else "the campaign finished"
+
+    @property
     def results(self) -> int:
         """Runs that counted with a result: graded or failed."""
         return len(self.leaderboard.history) + self.budget.failed
