@@ -12,68 +12,56 @@ with the reason named first: `crashed`, `stopped early`, `timed out`, `malformed
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from data import Series
 from evaluation import HORIZONS, Splits, history_steps, metrics, targets, test_origins
 
-from shared.errors import ConfigError
-from shared.sandbox import Access, Limits, Running, describe, started, tail
+from alphalab.sdk import CandidateStep, DataError, StepFailed, finite_number
 
 __all__ = ["grade"]
 
-CANDIDATE_FILE = "candidate.py"
-_MAX_ANSWER_BYTES = 1 << 20
 _MAX_MAGNITUDE = 1e15  # no count is this large; beyond it a number is an attack on the arithmetic
-_EXIT_GRACE_SECONDS = 2.0
-_PREDICT_FILE_MB = 64
 _PREDICT_PROCESSES = 128  # threads count: torch starts a few dozen
-_STDERR_CHARS = 1500
 
 
 def grade(
-    series: Series, splits: Splits, workspace: Path, seconds: float, memory_mb: int, hidden: tuple[Path, ...]
+    series: Series,
+    splits: Splits,
+    workspace: Path,
+    seconds: float,
+    memory_mb: int,
+    hidden: tuple[Path, ...],
+    entry: str,
 ) -> dict[str, Any]:
     """The verdict: `valid`, the primary metric `value`, all `metrics`, `failures`, and what it took.
 
-    `hidden` are the data files the candidate must not see while it forecasts.
+    `hidden` are the data files the candidate must not see while it forecasts; `entry` its file name.
     """
     if not workspace.is_dir():
-        raise ConfigError(f"--workspace: {workspace} is not a folder; run `prepare` into it first")
+        raise DataError(f"--workspace: {workspace} is not a folder; run `prepare` into it first")
     origins = test_origins(splits)
-    started = time.monotonic()
-    if (workspace / CANDIDATE_FILE).is_file():
-        limits = Limits(
-            wall_seconds=seconds,
-            cpu_seconds=seconds,
-            memory_mb=memory_mb,
-            file_mb=_PREDICT_FILE_MB,
-            processes=_PREDICT_PROCESSES,
-        )
-        shape = (len(HORIZONS), len(series.sensors))
-        access = Access(workspace, writable=False, hidden=hidden)
-        requests = _requests(series, origins)
-        forecasts, failure = _converse(workspace, access, requests, len(origins), shape, limits)
-        if failure is None:
-            failure = _constant(forecasts)
-    else:
-        forecasts, failure = [], f"crashed: no {CANDIDATE_FILE} in the workspace"
+    begun = time.monotonic()
+    shape = (len(HORIZONS), len(series.sensors))
+    step = CandidateStep(
+        workspace, "predict", seconds=seconds, memory_mb=memory_mb, hidden=hidden, entry=entry,
+        processes=_PREDICT_PROCESSES, requests=len(origins), unit="forecasts",
+    )  # fmt: skip
+    forecasts, failure = _converse(step, _requests(series, origins), len(origins), shape)
+    if failure is None:
+        failure = _constant(forecasts)
     verdict: dict[str, Any] = {"valid": failure is None, "value": None, "metrics": {}, "failures": []}
     if failure is None:
         verdict["metrics"] = metrics(np.stack(forecasts), targets(series, origins), series.step_minutes)
         verdict["value"] = verdict["metrics"]["mae"]
     else:
         verdict["failures"] = [failure]
-    return {**verdict, "origins": len(origins), "predict_seconds": round(time.monotonic() - started, 3)}
+    return {**verdict, "origins": len(origins), "predict_seconds": round(time.monotonic() - begun, 3)}
 
 
 def _requests(series: Series, origins: np.ndarray) -> Iterator[bytes]:
@@ -95,43 +83,18 @@ def _compact(value: float) -> float | int | None:
 
 
 def _converse(
-    workspace: Path,
-    access: Access,
-    requests: Iterator[bytes],
-    total: int,
-    shape: tuple[int, int],
-    limits: Limits,
+    step: CandidateStep, requests: Iterator[bytes], total: int, shape: tuple[int, int]
 ) -> tuple[list[np.ndarray], str | None]:
     """Every forecast, or the first failure as a sentence naming its kind, the forecast and the cause."""
     forecasts: list[np.ndarray] = []
-    with tempfile.TemporaryFile() as stderr:
-        argv = [sys.executable, CANDIDATE_FILE, "predict"]
-        with started(
-            argv,
-            cwd=workspace,
-            limits=limits,
-            access=access,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        ) as running:
-            try:
-                for answer in _answers(running.process, requests):
-                    forecast, problem = _parsed(answer, shape, f"forecast {len(forecasts) + 1} of {total}")
-                    if problem is not None:
-                        return forecasts, problem
-                    forecasts.append(forecast)
-                return forecasts, None
-            except _Stopped:
-                if running.violation == "wall":
-                    return (
-                        forecasts,
-                        f"timed out: {len(forecasts)} of {total} forecasts within {limits.wall_seconds:g} s",
-                    )
-                progress = f"after {len(forecasts)} of {total} forecasts"
-                return forecasts, _why_stopped(running, progress, stderr, limits)
-            finally:
-                _close(running)
+    try:
+        with step:
+            for request in requests:
+                which = f"forecast {len(forecasts) + 1} of {total}"
+                forecasts.append(_forecast(step.ask(request, which), shape, which))
+    except StepFailed as failed:
+        return forecasts, str(failed)
+    return forecasts, None
 
 
 def _constant(forecasts: list[np.ndarray]) -> str | None:
@@ -141,90 +104,35 @@ def _constant(forecasts: list[np.ndarray]) -> str | None:
     return None
 
 
-class _Stopped(Exception):
-    """The candidate closed its output or stopped reading before answering every request."""
+def _forecast(parsed: Any, shape: tuple[int, int], which: str) -> np.ndarray:
+    """The forecast in a parsed answer, or `StepFailed` naming what is wrong with it and `which` it was.
 
-
-def _answers(process: subprocess.Popen[bytes], requests: Iterator[bytes]) -> Iterator[bytes]:
-    assert process.stdin is not None and process.stdout is not None
-    for request in requests:
-        try:
-            process.stdin.write(request)
-            process.stdin.flush()
-        except OSError:
-            raise _Stopped from None
-        answer = process.stdout.readline(_MAX_ANSWER_BYTES)
-        if not answer:
-            raise _Stopped
-        yield answer
-
-
-def _parsed(answer: bytes, shape: tuple[int, int], which: str) -> tuple[np.ndarray, str | None]:
-    """The forecast, or the problem with it (naming `which` forecast it was).
-
-    Whatever the candidate wrote is checked before anything is built from it: any exception while
-    parsing is `malformed` (a nesting too deep for the parser included), the structure must be a list
-    of `shape[0]` lists of `shape[1]` numbers, and a number beyond `_MAX_MAGNITUDE` is refused.
+    The structure must be a list of `shape[0]` lists of `shape[1]` numbers (null for a value it cannot
+    forecast is refused as not finite), and a number beyond `_MAX_MAGNITUDE` is refused.
     """
-    if not answer.endswith(b"\n"):
-        return np.empty(0), f"malformed: {which} is longer than {_MAX_ANSWER_BYTES} bytes"
     expected = '{"forecast": [[value per sensor] per horizon]}'
-    try:
-        parsed = json.loads(answer, parse_constant=_constant_number)
-    except Exception as err:  # noqa: BLE001 - whatever the parser raises, the answer is malformed
-        cause = f"{type(err).__name__}: {str(err)[:200]}"
-        return np.empty(0), f"malformed: {which} ({cause}); expected {expected}"
     if not isinstance(parsed, dict) or "forecast" not in parsed:
-        return np.empty(0), f"malformed: {which} is not an object with a forecast; expected {expected}"
+        raise StepFailed(f"malformed: {which} is not an object with a forecast; expected {expected}")
     rows = parsed["forecast"]
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        return np.empty(0), f"malformed: {which}'s forecast is not a list of lists; expected {expected}"
+        raise StepFailed(f"malformed: {which}'s forecast is not a list of lists; expected {expected}")
     found = (len(rows), *sorted({len(row) for row in rows}))
     if len(found) > 2:
-        lengths = f"rows of lengths {found[1:]}"
-        return np.empty(0), f"wrong shape: {which} has {lengths}; expected {shape} (horizons, sensors)"
+        raise StepFailed(
+            f"wrong shape: {which} has rows of lengths {found[1:]}; expected {shape} (horizons, sensors)"
+        )
     if (found if len(found) == 2 else (found[0], 0)) != shape:
-        return np.empty(0), f"wrong shape: {which} is {found}; expected {shape} (horizons, sensors)"
+        raise StepFailed(f"wrong shape: {which} is {found}; expected {shape} (horizons, sensors)")
     values = [value for row in rows for value in row]
     if not all(value is None or _number(value) for value in values):
-        return np.empty(0), f"malformed: {which} holds values that are not numbers; expected {expected}"
-    if any(isinstance(value, int) and abs(value) > _MAX_MAGNITUDE for value in values):
-        return np.empty(0), f"malformed: {which} holds a number beyond {_MAX_MAGNITUDE:g}"
+        raise StepFailed(f"malformed: {which} holds values that are not numbers; expected {expected}")
+    if not all(value is None or finite_number(value, _MAX_MAGNITUDE) or value != value for value in values):
+        raise StepFailed(f"malformed: {which} holds a number beyond {_MAX_MAGNITUDE:g}")
     forecast = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
     if not np.isfinite(forecast).all():
-        return forecast, f"not finite: {which} holds NaN, infinite or null values"
-    if np.abs(forecast).max(initial=0.0) > _MAX_MAGNITUDE:
-        return forecast, f"malformed: {which} holds a number beyond {_MAX_MAGNITUDE:g}"
-    return forecast, None
+        raise StepFailed(f"not finite: {which} holds NaN, infinite or null values")
+    return forecast
 
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _constant_number(name: str) -> float:
-    """NaN, Infinity and -Infinity, which Python's json accepts: parsed, then refused as not finite."""
-    return float(name.lower().replace("infinity", "inf"))
-
-
-def _why_stopped(running: Running, progress: str, stderr: IO[bytes], limits: Limits) -> str:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        running.process.wait(_EXIT_GRACE_SECONDS)
-    code = running.process.returncode
-    errors = tail(stderr, _STDERR_CHARS).strip()
-    if code is None:
-        status = "stopped early: candidate closed its output"
-    elif code == 0:
-        status = "stopped early: candidate exited with code 0"
-    else:
-        status = f"crashed: candidate {describe(code, running.violation, errors, limits)}"
-    return f"{status} {progress}; stderr: {errors or '(empty)'}"
-
-
-def _close(running: Running) -> None:
-    """Close the candidate's input and give it a moment to exit; `started` kills whatever is left."""
-    assert running.process.stdin is not None
-    with contextlib.suppress(OSError):
-        running.process.stdin.close()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        running.process.wait(_EXIT_GRACE_SECONDS)

@@ -26,43 +26,43 @@ from data import Series, load_series
 from evaluation import HORIZONS, history_steps, metrics, split, targets, test_origins
 from grading import grade
 
-from shared.domain import load_domain
-from shared.errors import ConfigError
+from alphalab.sdk import Adapter, baseline, main
 
-# The limits for the predict step default to this adapter's own budget, the one the worker fits under;
-# the manifest also names the held-out data the predict step must not see.
-ADAPTER = load_domain(str(Path(__file__).parent))
-BUDGET = ADAPTER.manifest.budget
+ADAPTER = Adapter.of(__file__)
 
 
-def baselines(series: Series, source: str) -> dict[str, Any]:
+def baselines(arguments: argparse.Namespace) -> dict[str, Any]:
     """Each reference forecast, made from the grading's own origins and scored by its own metrics."""
+    series, source = _series(arguments)
     splits = split(series, source)
     origins = test_origins(splits)
     truth = targets(series, origins)
     rows = []
     for name, (description, forecaster) in BASELINES.items():
         scores = metrics(forecaster(series, splits, origins), truth, series.step_minutes)
-        rows.append({"name": name, "description": description, "value": scores["mae"], "metrics": scores})
+        rows.append(baseline(name, scores["mae"], scores, description))
     return {"baselines": rows}
 
 
-def export(series: Series, source: str, out: Path) -> dict[str, Any]:
+def export(arguments: argparse.Namespace) -> dict[str, Any]:
     """The train split as a wide table (timestamp, then one column per sensor) for the explorer."""
     import pyarrow.parquet
 
+    series, source = _series(arguments)
     rows = split(series, source).train_end
     columns = {"timestamp": pa.array(series.timestamps[:rows])}
     for index, name in enumerate(series.sensors):
         columns[name] = pa.array(series.values[:rows, index])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pyarrow.parquet.write_table(pa.table(columns), out)
-    return {"out": str(out), "rows": rows, "sensors": len(series.sensors)}
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    pyarrow.parquet.write_table(pa.table(columns), arguments.out)
+    return {"out": str(arguments.out), "rows": rows, "sensors": len(series.sensors)}
 
 
-def prepare(series: Series, source: str, workspace: Path) -> dict[str, Any]:
+def prepare(arguments: argparse.Namespace) -> dict[str, Any]:
     """Write only what a candidate may train on: train and validation readings and their metadata."""
+    series, source = _series(arguments)
     splits = split(series, source)
+    workspace: Path = arguments.workspace
     workspace.mkdir(parents=True, exist_ok=True)
     np.save(workspace / "train.npy", series.values[: splits.train_end])
     np.save(workspace / "val.npy", series.values[splits.train_end : splits.val_end])
@@ -80,58 +80,20 @@ def prepare(series: Series, source: str, workspace: Path) -> dict[str, Any]:
     return {"workspace": str(workspace), "files": ["train.npy", "val.npy", "meta.json"], **meta}
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+def grade_candidate(arguments: argparse.Namespace) -> dict[str, Any]:
+    """Drive the candidate's predict step over the test origins and score its forecasts."""
+    series, source = _series(arguments)
+    hidden = ADAPTER.held_out(arguments.data)
+    return grade(
+        series, split(series, source), arguments.workspace, arguments.seconds, arguments.memory_mb, hidden,
+        ADAPTER.entry,
+    )  # fmt: skip
+
+
+def _series(arguments: argparse.Namespace) -> tuple[Series, str]:
     source = str(arguments.data) if arguments.data else "the traffic-anomaly sample counts"
-    try:
-        series = load_series(arguments.data)
-        if arguments.command == "baselines":
-            result = baselines(series, source)
-        elif arguments.command == "export":
-            result = export(series, source, arguments.out)
-        elif arguments.command == "prepare":
-            result = prepare(series, source, arguments.workspace)
-        else:
-            hidden = ADAPTER.held_out(arguments.data and str(arguments.data))
-            result = grade(
-                series,
-                split(series, source),
-                arguments.workspace,
-                arguments.seconds,
-                arguments.memory_mb,
-                hidden,
-            )
-    except ConfigError as err:
-        print(f"harness: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="The traffic domain's trusted harness; prints JSON.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument(
-        "--data", type=Path, help="your own CSV or Parquet matrix (default: the packaged counts)"
-    )
-    commands.add_parser("baselines", parents=[data], help="score the reference forecasts on the test split")
-    export_command = commands.add_parser(
-        "export", parents=[data], help="write the train split as wide Parquet"
-    )
-    export_command.add_argument("--out", type=Path, required=True)
-    prepare_command = commands.add_parser("prepare", parents=[data], help="write train/val into a workspace")
-    prepare_command.add_argument("--workspace", type=Path, required=True)
-    grade_command = commands.add_parser(
-        "grade", parents=[data], help="run the candidate's predict step, score it"
-    )
-    grade_command.add_argument("--workspace", type=Path, required=True)
-    grade_command.add_argument("--seconds", type=float, default=BUDGET.run_seconds, help="wall and CPU limit")
-    grade_command.add_argument(
-        "--memory-mb", type=int, default=BUDGET.run_memory_mb, help="address-space limit (MB)"
-    )
-    return parser
+    return load_series(arguments.data), source
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ADAPTER, baselines=baselines, export=export, prepare=prepare, grade=grade_candidate))
