@@ -33,6 +33,7 @@ __all__ = [
     "ROLES",
     "Baseline",
     "Budget",
+    "Data",
     "Domain",
     "Entry",
     "Manifest",
@@ -80,6 +81,18 @@ class Entry(_Strict):
     @classmethod
     def _relative(cls, path: str) -> str:
         return _inside(path)
+
+
+class Data(_Strict):
+    """What the harness's `export` writes, so the explorer profiles it sensibly (docs/adapters.md).
+
+    timeseries: a wide table with a `timestamp` column; tabular: one row per example, `target` naming
+    the column to predict; text: a `text` column (and optionally `document`); kernels: one row per
+    task; custom: the harness's own `explore --out DIR` writes the report and plots.
+    """
+
+    kind: Literal["timeseries", "tabular", "text", "kernels", "custom"] = "timeseries"
+    target: str | None = Field(default=None, min_length=1, description="tabular: the column to predict")
 
 
 class Budget(_Strict):
@@ -156,6 +169,7 @@ class Manifest(_Strict):
         description="data no candidate may see: `package:DIST/PATH` inside an installed distribution, "
         "else a path relative to the adapter folder",
     )
+    data: Data = Data()
     budget: Budget = Budget()
     deterministic: bool = Field(
         default=False, description="a configuration's result does not depend on the seed: never replicate"

@@ -83,6 +83,9 @@ async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) 
     failed: list[str] = []
     honest = await evaluate(copy, scratch / HONEST, data=campaign.data)
     outcomes[HONEST] = f"valid, graded {honest.value:.6g}" if honest.valid else _reasons(honest.failures)
+    if honest.valid and (mismatch := _unlike_manifest(domain, honest.metrics)):
+        failed.append(f"{HONEST} metrics")
+        outcomes[f"{HONEST} metrics"] = mismatch
     for name in sorted({b.name for b in domain.manifest.baselines} - baselines):
         failed.append(f"baseline {name}")
         outcomes[f"baseline {name}"] = "the harness did not grade it"
@@ -105,6 +108,17 @@ async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) 
     if reasons and not campaign.unsafe_no_sandbox:
         return [reviewed, tested, HarnessRejected(harness_digest=digest, reasons=tuple(reasons))]
     return [reviewed, tested, HarnessAccepted(harness_digest=digest)]
+
+
+def _unlike_manifest(domain: Domain, metrics: dict[str, float]) -> str | None:
+    """What the verdict's metrics lack of the manifest's metric and secondary metrics, or None."""
+    wanted = [domain.manifest.metric.name, *domain.manifest.secondary_metrics]
+    if absent := [name for name in wanted if name not in metrics]:
+        return (
+            f"domain.toml names metrics {absent} ([metric].name, secondary_metrics) that the harness's "
+            f"grade did not print; it printed {sorted(metrics)}"
+        )
+    return None
 
 
 async def _attack(

@@ -8,13 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from services.explorer.document import render
-from services.explorer.findings import findings
-from services.explorer.harness import fetch
-from services.explorer.plots import render_plots
-from services.explorer.report import describe, to_matrix
+from services.explorer.harness import Exported, fetch
+from services.explorer.profiles import Profile, profile
+from shared.domain import Data, load_domain
 from shared.events import BaselineEvaluated, CampaignStarted
 
 __all__ = ["Exploration", "analyse", "baseline_finding", "explore"]
@@ -31,23 +28,25 @@ class Exploration:
 async def explore(campaign: CampaignStarted) -> Exploration:
     """Ask the harness for the training data and baselines, then describe them (off the event loop)."""
     with tempfile.TemporaryDirectory(prefix="alphalab-explore-") as scratch:
-        frame, baselines = await fetch(campaign, Path(scratch))
-    return await asyncio.to_thread(analyse, campaign, frame, baselines)
+        exported, baselines = await fetch(campaign, Path(scratch))
+    data = load_domain(campaign.domain).manifest.data
+    return await asyncio.to_thread(analyse, campaign, exported, baselines, data)
 
 
 def analyse(
-    campaign: CampaignStarted, frame: pd.DataFrame, baselines: Sequence[BaselineEvaluated]
+    campaign: CampaignStarted,
+    exported: Exported,
+    baselines: Sequence[BaselineEvaluated],
+    data: Data = Data(),  # noqa: B008 - frozen
 ) -> Exploration:
-    """The report, findings and plots for an exported training matrix and its baselines."""
-    matrix = to_matrix(frame)
-    report = describe(matrix)
-    lines = findings(report)
+    """The report, findings and plots for what the harness exported (or profiled itself) and its baselines."""
+    described = exported if isinstance(exported, Profile) else profile(exported, data)
+    lines = described.findings
     if (best := baseline_finding(baselines, campaign)) is not None:
         lines = (*lines, best)
-    plots = render_plots(matrix)
     return Exploration(
-        report=render(campaign, report, lines, baselines, plots),
-        plots=plots,
+        report=render(campaign, described, lines, baselines, described.plots),
+        plots=described.plots,
         findings=lines,
         baselines=tuple(baselines),
     )

@@ -17,11 +17,15 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from shared.domain import load_domain
+from services.explorer.profiles import Profile
+from shared.domain import Domain, load_domain
 from shared.errors import AlphaLabError
 from shared.events import BaselineEvaluated, CampaignStarted
 
-__all__ = ["EXPORT_TIMEOUT_S", "BASELINES_TIMEOUT_S", "HarnessFailed", "fetch"]
+__all__ = ["EXPORT_TIMEOUT_S", "BASELINES_TIMEOUT_S", "Exported", "HarnessFailed", "fetch"]
+
+# The train split as a frame for the builtin profiles, or a custom adapter's own profile of it.
+Exported = pd.DataFrame | Profile
 
 EXPORT_TIMEOUT_S = 300.0
 BASELINES_TIMEOUT_S = 600.0
@@ -32,20 +36,27 @@ class HarnessFailed(AlphaLabError):
     """The domain's harness exited with an error, overran, or printed something other than promised."""
 
 
-async def fetch(campaign: CampaignStarted, workdir: Path) -> tuple[pd.DataFrame, list[BaselineEvaluated]]:
-    """The training matrix and the baselines' scores, from the harness's `export` and `baselines`."""
+async def fetch(campaign: CampaignStarted, workdir: Path) -> tuple[Exported, list[BaselineEvaluated]]:
+    """The training data and the baselines' scores: the harness's `export` (or `explore`), `baselines`.
+
+    The baselines are checked against the manifest on the way: every `[[baselines]]` name printed, and
+    each baseline's `metrics` holding the manifest's metric with the baseline's value.
+    """
     domain = load_domain(campaign.domain)
     data = ("--data", campaign.data) if campaign.data else ()
-    matrix_file = workdir / "train.parquet"
-    export = domain.harness_argv("export", "--out", str(matrix_file), *data)
+    custom = domain.manifest.data.kind == "custom"
+    out = workdir / ("explored" if custom else "train.parquet")
+    export = domain.harness_argv("explore" if custom else "export", "--out", str(out), *data)
     baselines = domain.harness_argv("baselines", *data)
     try:
         async with asyncio.TaskGroup() as group:  # both at once; one failing stops the other
-            group.create_task(_run(export, workdir, EXPORT_TIMEOUT_S))
+            exported = group.create_task(_run(export, workdir, EXPORT_TIMEOUT_S))
             scored = group.create_task(_run(baselines, workdir, BASELINES_TIMEOUT_S))
     except ExceptionGroup as failed:  # the first failure says what went wrong; the other was stopped
         raise failed.exceptions[0] from None
-    return _read_matrix(matrix_file), _parse_baselines(scored.result(), baselines)
+    parsed = _parse_baselines(scored.result(), baselines)
+    _check_against_manifest(domain, parsed)
+    return (_read_profile(out, exported.result(), export) if custom else _read_matrix(out)), parsed
 
 
 async def _run(argv: list[str], cwd: Path, timeout: float) -> bytes:
@@ -78,6 +89,44 @@ def _read_matrix(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise HarnessFailed(f"the harness's export exited cleanly but wrote no {path.name}")
     return pd.read_parquet(path)
+
+
+def _read_profile(folder: Path, stdout: bytes, argv: list[str]) -> Profile:
+    """A custom adapter's own profile: report.md and PNG plots in `folder`, `{"findings": [...]}` printed."""
+    text = stdout.decode(errors="replace").strip()
+    try:
+        findings = json.loads(text[text.rfind("\n{") + 1 :] if "\n{" in text else text)["findings"]
+        if not isinstance(findings, list) or not all(isinstance(line, str) for line in findings):
+            raise TypeError("findings must be a list of strings")
+    except (ValueError, KeyError, TypeError) as err:
+        raise HarnessFailed(f'`{_show(argv)}` did not print {{"findings": [...]}}: {err}') from None
+    report = folder / "report.md"
+    if not report.is_file():
+        raise HarnessFailed(f"`{_show(argv)}` exited cleanly but wrote no report.md into --out")
+    plots = {path.name: path.read_bytes() for path in sorted(folder.glob("*.png"))}
+    return Profile(findings=tuple(findings), sections=(("Profile", report.read_text()),), plots=plots)
+
+
+def _check_against_manifest(domain: Domain, baselines: list[BaselineEvaluated]) -> None:
+    """Refuse a harness whose output does not match what its manifest promises, naming the mismatch."""
+    manifest, where = domain.manifest, domain.root / "domain.toml"
+    printed = [b.name for b in baselines]
+    if missing := [b.name for b in manifest.baselines if b.name not in printed]:
+        raise HarnessFailed(
+            f"{where}: [[baselines]] names {missing} but `harness.py baselines` printed {printed}"
+        )
+    for entry in baselines:
+        score = entry.metrics.get(manifest.metric.name)
+        if score is None:
+            raise HarnessFailed(
+                f"{where}: [metric].name is {manifest.metric.name!r} but baseline {entry.name!r}'s metrics "
+                f"printed by the harness are {sorted(entry.metrics)}"
+            )
+        if abs(score - entry.value) > 1e-9 * max(1.0, abs(entry.value)):
+            raise HarnessFailed(
+                f"harness.py baselines: {entry.name!r} has value {entry.value} but "
+                f"metrics[{manifest.metric.name!r}] = {score}; the value must be the manifest's metric"
+            )
 
 
 def _parse_baselines(stdout: bytes, argv: list[str]) -> list[BaselineEvaluated]:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from services.explorer.report import daily_profile, weekly_profile
 
-__all__ = ["render_plots"]
+__all__ = ["DPI", "png", "render_plots"]
 
 DPI = 80
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -47,7 +47,7 @@ def _heatmap(matrix: pd.DataFrame) -> bytes:
     ax.set_yticks(range(matrix.shape[1]), _names(matrix), fontsize=6)
     ax.set_title("Every sensor over time (scaled to its own maximum; grey = missing)")
     fig.colorbar(image, ax=ax, fraction=0.03)
-    return _png(fig)
+    return png(fig)
 
 
 def _daily(matrix: pd.DataFrame) -> bytes:
@@ -61,7 +61,7 @@ def _daily(matrix: pd.DataFrame) -> bytes:
     ax.set_xticks(range(0, 25, 3))
     ax.grid(alpha=0.3)
     ax.set_title("Mean daily profile over all sensors")
-    return _png(fig)
+    return png(fig)
 
 
 def _weekly(profile: pd.Series) -> bytes:
@@ -73,7 +73,7 @@ def _weekly(profile: pd.Series) -> bytes:
     ax.set_ylabel("level / sensor mean")
     ax.grid(alpha=0.3)
     ax.set_title("Mean weekly profile over all sensors")
-    return _png(fig)
+    return png(fig)
 
 
 def _correlation(matrix: pd.DataFrame) -> bytes:
@@ -87,7 +87,7 @@ def _correlation(matrix: pd.DataFrame) -> bytes:
     ax.set_yticks(ticks, _names(matrix), fontsize=6)
     ax.set_title("Pearson correlation between sensors")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    return _png(fig)
+    return png(fig)
 
 
 def _missing(matrix: pd.DataFrame) -> bytes:
@@ -99,7 +99,7 @@ def _missing(matrix: pd.DataFrame) -> bytes:
     _time_axis(ax, matrix.index)
     ax.set_yticks(range(matrix.shape[1]), _names(matrix), fontsize=6)
     ax.set_title("Missing values (black)")
-    return _png(fig)
+    return png(fig)
 
 
 def _time_axis(ax: Axes, index: pd.DatetimeIndex) -> None:
@@ -111,7 +111,8 @@ def _names(matrix: pd.DataFrame) -> list[str]:
     return [str(c) for c in matrix.columns]
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
+    """A finished figure as PNG bytes (no pyplot: safe off the main thread)."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from nats.js.errors import NotFoundError
 
+from services.explorer.harness import HarnessFailed, fetch
 from shared.bus import STREAM, Bus
 from shared.events import (
     SUBJECT_PREFIX,
@@ -63,8 +64,8 @@ if args.command == "export":
 else:
     print("scoring baselines...")
     print(json.dumps({{"baselines": [
-        {{"name": "last-value", "value": 2.5, "metrics": {{"mae": 2.0}}}},
-        {{"name": "seasonal-naive", "value": 1.25, "metrics": {{"mae": 1.0}}}},
+        {{"name": "last-value", "value": 2.5, "metrics": {{"rmse": 2.5, "mae": 2.0}}}},
+        {{"name": "seasonal-naive", "value": 1.25, "metrics": {{"rmse": 1.25, "mae": 1.0}}}},
     ]}}))
 '''
 
@@ -176,8 +177,8 @@ async def test_a_users_adapter_folder_and_data_file_are_explored_once(
         assert name.endswith(".png") and (await bus.blobs.get(digest)).startswith(PNG)
     baselines = [e.payload for e in await _events(bus, "c1", "baseline-evaluated")]
     assert baselines == [
-        BaselineEvaluated(name="last-value", value=2.5, metrics={"mae": 2.0}),
-        BaselineEvaluated(name="seasonal-naive", value=1.25, metrics={"mae": 1.0}),
+        BaselineEvaluated(name="last-value", value=2.5, metrics={"rmse": 2.5, "mae": 2.0}),
+        BaselineEvaluated(name="seasonal-naive", value=1.25, metrics={"rmse": 1.25, "mae": 1.0}),
     ]
 
     # The same start again, without a message id, so that JetStream cannot drop it: the explorer must.
@@ -282,3 +283,23 @@ async def _wait_for_failure(bus: Bus, log: Path) -> None:
         await wait_for(failed, 60, "the exploration to fail for good")
     except AssertionError:
         raise AssertionError(log.read_text()[-3000:]) from None
+
+
+@pytest.mark.parametrize(
+    ("manifest_change", "named"),
+    [
+        (('name = "rmse"', 'name = "mape"'), "[metric].name is 'mape' but baseline 'last-value''s metrics"),
+        (('direction = "minimize"', 'direction = "minimize"\n[[baselines]]\nname = "drift"'),
+         "[[baselines]] names ['drift'] but `harness.py baselines` printed ['last-value', 'seasonal-naive']"),
+    ],
+)  # fmt: skip
+async def test_a_harness_that_prints_other_names_than_its_manifest_is_refused_naming_them(
+    tmp_path: Path, manifest_change: tuple[str, str], named: str
+) -> None:
+    """The manifest is checked against what the harness really prints, on the first call."""
+    adapter = _standin(tmp_path / "my-adapter")
+    manifest = adapter / "domain.toml"
+    manifest.write_text(manifest.read_text().replace(*manifest_change))
+    with pytest.raises(HarnessFailed) as refused:
+        await fetch(_campaign(adapter).payload, tmp_path)
+    assert named in str(refused.value) and str(manifest) in str(refused.value)

@@ -10,7 +10,9 @@ from services.explorer.document import render
 from services.explorer.explore import analyse, baseline_finding
 from services.explorer.findings import findings
 from services.explorer.plots import render_plots
+from services.explorer.profiles.timeseries import timeseries_profile
 from services.explorer.report import BadMatrix, describe, to_matrix
+from shared.domain import Data
 from shared.events import BaselineEvaluated, CampaignStarted
 
 STEPS_PER_DAY = 96  # 15-minute steps
@@ -136,10 +138,9 @@ def test_the_best_baseline_depends_on_the_direction() -> None:
 
 def test_the_markdown_report_has_findings_tables_and_plots() -> None:
     """The rendered report lists the findings, the overview, baselines, every sensor and every plot."""
-    matrix = to_matrix(_matrix(days=8))
-    report = describe(matrix)
+    profile = timeseries_profile(_matrix(days=8), Data())
     baselines = [BaselineEvaluated(name="seasonal", value=1.5, metrics={"mae": 1.0})]
-    text = render(CAMPAIGN, report, findings(report), baselines, ["daily_profile.png"])
+    text = render(CAMPAIGN, profile, profile.findings, baselines, ["daily_profile.png"])
     for fragment in ("# Data report: toy", "## Findings", "| steps | 768 |", "| seasonal | 1.5 | 1 |"):
         assert fragment in text
     assert "| s3 | 0.0% | 0 |" in text and "![daily_profile.png](daily_profile.png)" in text
