@@ -98,6 +98,7 @@ def run_campaign(
         objective=domain.manifest.objective,
         metric=domain.manifest.metric.name,
         direction=domain.manifest.metric.direction,
+        secondary_metrics=domain.manifest.secondary_metrics,
         budget=BudgetLimits(
             max_experiments=experiments or budget.experiments,
             max_wall_seconds=_wall_seconds(brain, budget, experiments or budget.experiments),

@@ -57,6 +57,8 @@ def leaderboard_table(view: CampaignView, top: int | None = None) -> Table:
         table.add_column(
             column, justify="right" if column in {"#", "mean", "± spread", "n", "best"} else "left"
         )
+    for name in board.secondary:  # of each row's best result
+        table.add_column(name, justify="right")
     for rank, row in ranked:
         label = Text(f"[baseline] {row.label}", style="dim") if row.baseline else Text(row.label)
         if row is champion:
@@ -69,6 +71,7 @@ def leaderboard_table(view: CampaignView, top: int | None = None) -> Table:
             str(row.n),
             _number(row.best),
             row.best_run_id or "-",
+            *(_number(row.best_metrics.get(name)) for name in board.secondary),
         )
     return table
 

@@ -114,6 +114,7 @@ class CampaignStarted(Payload):
     objective: str
     metric: str = Field(min_length=1)
     direction: Direction
+    secondary_metrics: tuple[str, ...] = Field(default=(), description="shown beside the metric")
     budget: BudgetLimits = BudgetLimits()
     brain: Literal["builtin", "llm"] = "builtin"
     unsafe_no_sandbox: bool = Field(

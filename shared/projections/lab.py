@@ -266,6 +266,7 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "leaderboard": {
             "metric": board.metric,
             "direction": board.direction,
+            "secondary_metrics": list(board.secondary),
             "rows": [
                 {
                     "rank": rank,
@@ -279,6 +280,7 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
                     "settled": board.settled(row),
                     "best": row.best,
                     "best_run_id": row.best_run_id,
+                    "best_metrics": {name: row.best_metrics.get(name) for name in board.secondary},
                     "run_ids": list(row.run_ids),
                     "code_digest": row.code_digest,
                     "parent_digest": row.parent_digest,

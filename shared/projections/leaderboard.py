@@ -68,6 +68,7 @@ class Row:
     m2: float = 0.0
     best: float | None = None
     best_run_id: str | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)  # every metric of the best result
     run_ids: list[str] = field(default_factory=list)
     code_digest: str | None = None  # a changed candidate's bundle (None: the adapter's own code)
     parent_digest: str | None = None
@@ -77,7 +78,7 @@ class Row:
         """Sample standard deviation of the replicates (0 with fewer than two)."""
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
 
-    def add(self, value: float, run_id: str | None, better: bool) -> None:
+    def add(self, value: float, run_id: str | None, better: bool, metrics: dict[str, float]) -> None:
         self.n += 1
         delta = value - self.mean
         self.mean += delta / self.n
@@ -85,7 +86,7 @@ class Row:
         if run_id is not None:
             self.run_ids.append(run_id)
         if self.best is None or better:
-            self.best, self.best_run_id = value, run_id
+            self.best, self.best_run_id, self.best_metrics = value, run_id, dict(metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class Promotion:
 class Leaderboard:
     metric: str | None = None
     direction: Direction = "minimize"
+    secondary: tuple[str, ...] = ()  # the manifest's secondary metrics, shown beside the metric
     deterministic: bool = False  # the domain says a configuration's result does not depend on the seed
     rows: dict[str, Row] = field(default_factory=dict)
     proposals: dict[str, str] = field(default_factory=dict)
@@ -198,6 +200,7 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
     match event.payload:
         case CampaignStarted(metric=metric, direction=direction, deterministic=deterministic):
             board.metric, board.direction, board.deterministic = metric, direction, deterministic
+            board.secondary = event.payload.secondary_metrics
         case ProposalCreated(proposal_id=proposal_id, config=config, change=change, parent_digest=parent):
             if change or parent:
                 board.changes[proposal_id] = event.payload
@@ -220,14 +223,15 @@ def evolve(board: Leaderboard, event: Event) -> Leaderboard:
                 if proposal is not None and code is not None:
                     row.code_digest, row.parent_digest = code, event.payload.parent_digest
                     row.label = f"code {code.removeprefix('sha256:')[:8]}: {row.label}"
-            row.add(value, run_id, row.best is not None and board.better(value, row.best))
+            better = row.best is not None and board.better(value, row.best)
+            row.add(value, run_id, better, event.payload.metrics)
             board.history.append(Graded(run_id, proposal_id, value))
             board.since_promotion += 1
             board._promote(row, run_id)
-        case BaselineEvaluated(name=name, value=value):
+        case BaselineEvaluated(name=name, value=value, metrics=metrics):
             key = f"baseline:{name}"
             row = board.rows.setdefault(key, Row(key, name, True))
-            row.add(value, None, row.best is not None and board.better(value, row.best))
+            row.add(value, None, row.best is not None and board.better(value, row.best), metrics)
     return board
 
 

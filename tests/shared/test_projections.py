@@ -112,6 +112,38 @@ def test_baseline_gets_its_own_flagged_row() -> None:
     assert board.best(baselines=True).label == "naive"
 
 
+def test_each_row_keeps_the_secondary_metrics_of_its_best_result() -> None:
+    """Secondary metrics travel with the best result of a row, baselines included, and into the summary."""
+    start = event(
+        CampaignStarted(
+            domain="toy", objective="x", metric="mae", direction="minimize", secondary_metrics=("rmse",)
+        )
+    )
+    events = [
+        start,
+        event(BaselineEvaluated(name="naive", value=4.0, metrics={"mae": 4.0, "rmse": 6.0})),
+        event(ProposalCreated(proposal_id="a", config={"lr": 1}, seed=0), second=1),
+        event(RunStarted(run_id="r1", proposal_id="a", worker="w1"), second=1.5),
+        event(
+            RunFinished(run_id="r1", proposal_id="a", value=3.0, metrics={"mae": 3.0, "rmse": 5.0}), second=2
+        ),
+        event(ProposalCreated(proposal_id="b", config={"lr": 1}, seed=1), second=3),
+        event(RunStarted(run_id="r2", proposal_id="b", worker="w1"), second=3.5),
+        event(
+            RunFinished(run_id="r2", proposal_id="b", value=3.5, metrics={"mae": 3.5, "rmse": 4.0}), second=4
+        ),
+    ]
+    view = _view(events)
+    assert view.leaderboard.secondary == ("rmse",)
+    rows = {row.label: row for row in view.leaderboard.ranked()}
+    assert rows["lr=1"].best_metrics["rmse"] == 5.0  # of r1, the best by the primary metric
+    assert rows["naive"].best_metrics == {"mae": 4.0, "rmse": 6.0}
+    assert [row["best_metrics"] for row in snapshot(view)["leaderboard"]["rows"]] == [
+        {"rmse": 5.0},
+        {"rmse": 6.0},
+    ]
+
+
 def test_run_for_unknown_proposal_is_fenced() -> None:
     """A run-finished whose proposal was never seen holds no attempt: recorded for audit, never counted."""
     late = event(RunFinished(run_id="r9", proposal_id="ghost", value=2.0, wall_seconds=5.0))
