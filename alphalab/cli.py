@@ -195,19 +195,42 @@ def run_command(
 
 
 @main.command()
+@click.option(
+    "--domain",
+    "domain_ref",
+    default="traffic",
+    show_default=True,
+    help="A built-in domain (alphalab domains).",
+)
 @_data
 @_workers
-@click.option(
-    "--experiments", type=click.IntRange(1), default=30, show_default=True, help="Experiment budget."
-)
+@click.option("--experiments", type=click.IntRange(1), help="Experiment budget [default: the domain's].")
 @_home
 @_chaos
 @_unsafe
 def demo(
-    data: str | None, workers: int, experiments: int, home: Path | None, chaos: bool, unsafe: bool
+    domain_ref: str,
+    data: str | None,
+    workers: int,
+    experiments: int | None,
+    home: Path | None,
+    chaos: bool,
+    unsafe: bool,
 ) -> None:
-    """The offline demo: a traffic-forecasting campaign on real sensor counts, no API key needed."""
-    _run("traffic", data, workers, experiments, home, chaos, unsafe)
+    """The offline demo: a campaign of the builtin brain, no API key needed (traffic: real sensor counts)."""
+    _run(domain_ref, data, workers, experiments, home, chaos, unsafe)
+
+
+@main.command("new-domain")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["tabular", "timeseries", "text", "kernels"]), required=True)
+@click.option("--into", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def new_domain_command(name: str, kind: str, parent: Path) -> None:
+    """Write a working adapter folder NAME of the given kind, to edit from there (docs/adapters.md)."""
+    from alphalab.scaffold import new_domain
+
+    folder = new_domain(name, kind, parent).resolve()
+    click.echo(f"wrote {folder}/: try `alphalab run --domain {folder} --experiments 4`")
 
 
 def _run(

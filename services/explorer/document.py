@@ -22,7 +22,7 @@ def render(
     sections = [f"## {heading}\n\n{body}" for heading, body in profile.sections]
     parts = [
         f"# Data report: {campaign.domain}",
-        f"Objective: {campaign.objective or '(none given)'}; metric `{campaign.metric}` "
+        f"Objective: {campaign.objective.strip().rstrip('.') or '(none given)'}; metric `{campaign.metric}` "
         f"({campaign.direction}).",
         "## Findings",
         "\n".join(f"- {line}" for line in findings),
@@ -40,6 +40,6 @@ def _baselines(baselines: Sequence[BaselineEvaluated], campaign: CampaignStarted
     if not baselines:
         return "The harness reported no baselines."
     ranked = sorted(baselines, key=lambda b: b.value, reverse=campaign.direction == "maximize")
-    extra = sorted({name for b in ranked for name in b.metrics})
+    extra = sorted({name for b in ranked for name in b.metrics} - {campaign.metric})
     rows = [(b.name, f"{b.value:.6g}", *(num(b.metrics.get(m), 6) for m in extra)) for b in ranked]
     return table(("baseline", campaign.metric, *extra), rows)

@@ -1,8 +1,8 @@
 """Kernel tasks: one row per task (name, input shapes, reference timings...), shown as the task list.
 
-Numeric columns are summarised and the first timing-like column (`*_ms`, else the first numeric one)
-is plotted per task. A geometric-mean speedup weighs every task equally however long it runs, so the
-report names the slowest and the fastest rather than where the time goes.
+The first timing column (named `*_ms`, `*_us` or `*_seconds`) is plotted per task. A geometric-mean
+speedup weighs every task equally however long it runs, so the report names the slowest and the
+fastest rather than where the time goes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from shared.domain import Data
 
 __all__ = ["kernels_profile"]
 
+_TIMINGS = ("_ms", "_us", "_seconds")
+
 
 def kernels_profile(frame: pd.DataFrame, data: Data) -> Profile:
     if frame.empty:
@@ -24,7 +26,7 @@ def kernels_profile(frame: pd.DataFrame, data: Data) -> Profile:
     frame = frame.rename(columns=str)
     name = "task" if "task" in frame.columns else frame.columns[0]
     numeric = [c for c in frame.columns if c != name and pd.api.types.is_numeric_dtype(frame[c])]
-    timing = next((c for c in numeric if c.endswith("_ms")), numeric[0] if numeric else None)
+    timing = next((c for c in numeric if c.endswith(_TIMINGS)), None)
     lines = [f"{len(frame)} tasks: {', '.join(frame[name].astype(str))}"]
     plots = {}
     if timing is not None:

@@ -1,0 +1,51 @@
+"""`alphalab new-domain` writes an adapter that works as it is: it loads, grades, and is profiled aptly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from services.explorer.profiles import profile
+from shared.domain import load_domain
+
+
+def _alphalab(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("alphalab")), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_a_tabular_adapter_grades_its_own_candidate_above_the_majority_baseline(tmp_path: Path) -> None:
+    made = _alphalab("new-domain", "clinic", "--kind", "tabular", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    adapter = load_domain(str(tmp_path / "clinic"))
+    assert adapter.name == "clinic" and adapter.manifest.data.kind == "tabular"
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    (candidate / "candidate.py").write_text((adapter.root / "candidate.py").read_text())
+    graded = _alphalab("evaluate", "--domain", str(adapter.root), str(candidate), "--json", cwd=tmp_path)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    verdict = json.loads(graded.stdout)
+    harness = [sys.executable, str(adapter.root / "harness.py")]
+    baselines = json.loads(subprocess.run([*harness, "baselines"], capture_output=True, check=True).stdout)
+    scores = {b["name"]: b["value"] for b in baselines["baselines"]}
+    assert set(scores) == {b.name for b in adapter.manifest.baselines}
+    assert verdict["valid"] and verdict["value"] == verdict["metrics"]["accuracy"] > scores["majority"] + 0.3
+    assert set(adapter.manifest.secondary_metrics) <= set(verdict["metrics"])
+
+    exported = tmp_path / "train.parquet"
+    subprocess.run([*harness, "export", "--out", str(exported)], capture_output=True, check=True)
+    described = profile(pd.read_parquet(exported), adapter.manifest.data)
+    assert described.findings[0] == "900 rows x 8 feature columns (8 numeric, 0 categorical or text)"
+    assert any(line.startswith("target label: 3 classes") for line in described.findings)
+    assert not any("sensor" in line or "daily" in line for line in described.findings)
+
+
+def test_a_bad_name_or_an_existing_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    for name, message in (("no/slash", "must be 1-64 letters"), ("taken", "already exists")):
+        refused = _alphalab("new-domain", name, "--kind", "tabular", cwd=tmp_path)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
