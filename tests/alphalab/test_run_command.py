@@ -94,7 +94,8 @@ def test_a_harness_that_lets_a_hack_through_stops_the_campaign_and_says_which(tm
     harness = adapter / "harness.py"
     claimed = "(arguments.workspace / 'metrics.json')"
     leak = f"json.loads({claimed}.read_text()) if {claimed}.exists() else grade("
-    harness.write_text(harness.read_text().replace("result = grade(", f"result = {leak}", 1))
+    harness.write_text(harness.read_text().replace("return grade(", f"return {leak}", 1))
+    assert leak in harness.read_text(), "the traffic harness changed: plant the leak where it grades"
     home = tmp_path / "lab"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHALAB_")}
     args = ["run", "--domain", str(adapter), "--experiments", "3", "--workers", "1", "--home", str(home)]
