@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 from data import Series
-from evaluation import HORIZONS, Splits
+from evaluation import HORIZONS, Splits, horizon_steps
 
 __all__ = ["BASELINES"]
 
@@ -27,7 +27,7 @@ def seasonal_naive(series: Series, splits: Splits, origins: np.ndarray) -> np.nd
     """The reading one week before the target, or one day before where less than a week precedes it."""
     filled = _carried_forward(series.values)
     week, day = 7 * series.steps_per_day, series.steps_per_day
-    target_rows = origins[:, None] + np.array(HORIZONS)[None, :]
+    target_rows = _target_rows(series, origins)
     source_rows = np.where(target_rows - week >= 0, target_rows - week, target_rows - day)
     return filled[source_rows]
 
@@ -39,11 +39,14 @@ def historical_average(series: Series, splits: Splits, origins: np.ndarray) -> n
     day = series.steps_per_day
     weekly = _means_by(seen, slots[: splits.val_end], 7 * day)
     daily = _means_by(seen, slots[: splits.val_end] % day, day)
-    target_rows = origins[:, None] + np.array(HORIZONS)[None, :]
-    target_slots = slots[target_rows]
+    target_slots = slots[_target_rows(series, origins)]
     forecast = weekly[target_slots]
     forecast = np.where(np.isnan(forecast), daily[target_slots % day], forecast)
     return np.where(np.isnan(forecast), np.nanmean(seen, axis=0), forecast)
+
+
+def _target_rows(series: Series, origins: np.ndarray) -> np.ndarray:
+    return origins[:, None] + np.array(horizon_steps(series.step_minutes))[None, :]
 
 
 def _carried_forward(values: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 from baselines import BASELINES
 from data import Series, load_series
-from evaluation import HORIZONS, history_steps, metrics, split, targets, test_origins
+from evaluation import history_steps, horizon_steps, metrics, split, targets, test_origins
 from grading import grade
 
 from alphalab.sdk import Adapter, baseline, main
@@ -69,7 +69,7 @@ def prepare(arguments: argparse.Namespace) -> dict[str, Any]:
     meta = {
         "sensors": list(series.sensors),
         "step_minutes": series.step_minutes,
-        "horizons": list(HORIZONS),
+        "horizons": list(horizon_steps(series.step_minutes)),
         "history_steps": history_steps(series),
         "train_start": str(series.timestamps[0]),
         "val_start": str(series.timestamps[splits.train_end]),

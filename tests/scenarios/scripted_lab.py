@@ -34,6 +34,8 @@ def hour_of_day(slot: np.ndarray, steps_per_day: int) -> np.ndarray:
 '''
 BASE_CONFIG = {"model": "ridge_ar", "lags": 24, "seasonal": "day", "ridge_alpha": 1.0}
 _FAMILIES_IMPORT = "from families import FAMILIES, Predictor"
+_CALENDAR_OF_ORIGINS = "calendar(times[origins], spec)"
+_HOURS_OF_ORIGINS = "hour_of_day(_slot_of_day(times[origins], spec.step_minutes), spec.steps_per_day)"
 _RUN_ID = re.compile(r"\bp\d{3}-\d+\b")
 
 
@@ -130,8 +132,8 @@ def _worker(first: str, step: int) -> Answer:
                     "edit_file",
                     {
                         "path": "candidate.py",
-                        "old": "np.eye(7)[weekday]]",
-                        "new": "np.eye(7)[weekday], hour_of_day(slot, spec.steps_per_day)]",
+                        "old": _CALENDAR_OF_ORIGINS,
+                        "new": f"np.column_stack([{_CALENDAR_OF_ORIGINS}, {_HOURS_OF_ORIGINS}])",
                     },
                 ),
             ),
