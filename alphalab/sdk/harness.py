@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.domain import Budget, Manifest, load_domain
+from shared.domain import Budget, Domain, Manifest, load_domain
 from shared.errors import ConfigError
 
 __all__ = ["Adapter", "DataError", "baseline", "main", "verdict"]
@@ -38,14 +38,20 @@ Command = Callable[[argparse.Namespace], Mapping[str, Any]]
 class Adapter:
     """The adapter a harness belongs to: its manifest, budget, candidate entry and held-out data."""
 
-    root: Path
-    manifest: Manifest
+    domain: Domain
 
     @classmethod
     def of(cls, harness_file: str) -> Adapter:
         """The adapter whose folder holds `harness_file` (pass `__file__`)."""
-        domain = load_domain(str(Path(harness_file).resolve().parent))
-        return cls(root=domain.root, manifest=domain.manifest)
+        return cls(load_domain(str(Path(harness_file).resolve().parent)))
+
+    @property
+    def root(self) -> Path:
+        return self.domain.root
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.domain.manifest
 
     @property
     def budget(self) -> Budget:
@@ -58,7 +64,7 @@ class Adapter:
 
     def held_out(self, data: Path | str | None = None) -> tuple[Path, ...]:
         """What the candidate must never see: the manifest's `held_out` and the campaign's data file."""
-        return load_domain(str(self.root)).held_out(str(data) if data else None)
+        return self.domain.held_out(str(data) if data else None)
 
 
 def verdict(

@@ -49,3 +49,19 @@ def test_a_bad_name_or_an_existing_folder_is_refused_in_one_line(tmp_path: Path)
     for name, message in (("no/slash", "must be 1-64 letters"), ("taken", "already exists")):
         refused = _alphalab("new-domain", name, "--kind", "tabular", cwd=tmp_path)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_tabular_adapter_runs_a_campaign_whose_data_report_fits_its_data(tmp_path: Path) -> None:
+    """The newcomer's path end to end: new-domain, then `run` on it, then the report read as they would."""
+    assert _alphalab("new-domain", "clinic", "--kind", "tabular", cwd=tmp_path).returncode == 0
+    home = tmp_path / "lab"
+    ran = _alphalab(
+        "run", "--domain", "clinic", "--experiments", "2", "--workers", "1", "--home", str(home), cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "Best result against every baseline" in ran.stdout and "majority" in ran.stdout
+    (report_file,) = (home / "campaigns").glob("*/report.md")
+    report = report_file.read_text()
+    assert "900 rows x 8 feature columns" in report and "target label: 3 classes" in report
+    for misfit in ("sensor", "daily cycle", "timestamp"):
+        assert misfit not in report.lower(), misfit
