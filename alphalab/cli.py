@@ -519,6 +519,32 @@ async def _tail(url: str, subject: str, from_start: bool, count: int | None) -> 
         await bus.close()
 
 
+@main.command()
+@_home
+@_nats
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", help="Required of every browser; default: none on loopback, else generated.")
+def dashboard(home: Path | None, nats_url: str | None, host: str, port: int, token: str | None) -> None:
+    """Watch and audit campaigns in a browser: live from NATS (--nats-url or $ALPHALAB_NATS_URL), or
+    from the ledger alone (no NATS needed) when no URL is set."""
+    import secrets
+
+    from dashboard.serve import loopback, serve
+
+    settings = Settings.load(home=home, nats_url=nats_url)
+    if token is None and not loopback(host):
+        token = secrets.token_urlsafe(24)
+    source = (
+        f"live from {settings.nats_url}" if settings.nats_url else f"from the ledger {settings.ledger_path}"
+    )
+    address = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    click.echo(f"dashboard {address} ({source}); Ctrl-C to stop")
+    asyncio.run(
+        serve(host=host, port=port, token=token, nats_url=settings.nats_url, ledger=settings.ledger_path)
+    )
+
+
 # --- projections -----------------------------------------------------------------------------
 
 

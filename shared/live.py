@@ -43,8 +43,16 @@ class LiveProjection:
     Malformed messages are passed over too: their `event-rejected` records are events of their own.
     """
 
-    def __init__(self, bus: Bus, *, campaign_id: str | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        campaign_id: str | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        """`on_event` is called with each event folded, in order: for a reader that keeps the log too."""
         self.lab = Lab()
+        self._on_event = on_event
         self._bus = bus
         self._subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.>"
         self._subscription: JetStreamContext.PushSubscription | None = None
@@ -85,7 +93,10 @@ class LiveProjection:
         if generation != self._generation or sequence.stream <= self._stream_seq:
             return
         with contextlib.suppress(MalformedEvent):
-            self.lab = evolve(self.lab, decode(msg.data))
+            event = decode(msg.data)
+            self.lab = evolve(self.lab, event)
+            if self._on_event is not None:
+                self._on_event(event)
         self._stream_seq, self._folded = sequence.stream, sequence.consumer
 
     async def caught_up(self) -> bool:

@@ -1,0 +1,196 @@
+"""The dashboard's ASGI app: the page, its JSON API, and server-sent events that catch up exactly.
+
+    GET /                                        the page (static/index.html)
+    GET /api/campaigns                           every campaign, newest first
+    GET /api/campaigns/{id}[?at=N | ?time=ISO]   the campaign page, now or as of position N / a time
+    GET /api/campaigns/{id}/cards/{proposal}     one card in full (same ?at=)
+    GET /api/campaigns/{id}/events?before=N      older lines of the event log (newest first)
+    GET /api/campaigns/{id}/stream               server-sent events: the page and new log lines
+
+Every stream message's id is the log position it brings the page up to. A browser that reconnects sends
+it back as Last-Event-ID, and gets every line of the log after it, each once; a first connection gets
+the last lines only (older ones on request), so a long campaign does not send its whole log at once.
+Bound anywhere but loopback the app wants a token: `?token=` once (it then sets a cookie), or
+`Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dashboard import pages
+from dashboard.timeline import Moment, Timeline
+
+__all__ = ["COOKIE", "create_app"]
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "alphalab_dashboard"
+TAIL = 200  # log lines a first connection gets
+CHUNK = 1000  # log lines per message while catching up
+_KEEPALIVE_S = 15.0
+_COALESCE_S = 0.2  # a burst of events becomes one message
+
+
+def create_app(timeline: Timeline, *, live: bool, token: str | None = None) -> ASGIApp:
+    """`live`: the timeline follows the bus (else it holds the ledger's events as they were read)."""
+    origin = "live" if live else "from the ledger"
+    campaign = "/api/campaigns/{campaign_id}"
+    app = Starlette(
+        routes=[
+            Route("/", lambda request: FileResponse(STATIC / "index.html")),
+            Route("/api/campaigns", partial(_campaigns, timeline, origin)),
+            Route(campaign, partial(_page, timeline)),
+            Route(campaign + "/cards/{proposal_id}", partial(_card, timeline)),
+            Route(campaign + "/events", partial(_older, timeline)),
+            Route(campaign + "/stream", partial(_stream, timeline)),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers={_BadQuery: lambda request, err: JSONResponse({"error": str(err)}, 400)},
+    )
+    return app if token is None else TokenGate(app, token)
+
+
+async def _campaigns(timeline: Timeline, origin: str, request: Request) -> Response:
+    listed = pages.campaigns(timeline.at(timeline.position))
+    return _json({"position": timeline.position, "source": origin, "campaigns": listed})
+
+
+async def _page(timeline: Timeline, request: Request) -> Response:
+    moment = _moment(timeline, request)
+    page = pages.campaign_page(moment, request.path_params["campaign_id"])
+    return _json(page) if page is not None else _missing(request)
+
+
+async def _card(timeline: Timeline, request: Request) -> Response:
+    moment = _moment(timeline, request)
+    view = moment.lab.campaigns.get(request.path_params["campaign_id"])
+    cards = moment.details.campaigns.get(request.path_params["campaign_id"], {})
+    detail = cards.get(request.path_params["proposal_id"])
+    if view is None or detail is None:
+        return _missing(request)
+    return _json(pages.card(view, detail))
+
+
+async def _older(timeline: Timeline, request: Request) -> Response:
+    before = _number(request.query_params.get("before"), timeline.position + 1)
+    positions = [p for p in timeline.of_campaign(request.path_params["campaign_id"]) if p < before]
+    return _json({"events": _headlines(timeline, positions[-TAIL:])[::-1]})
+
+
+async def _stream(timeline: Timeline, request: Request) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    resumed = request.headers.get("last-event-id") or request.query_params.get("after")
+    return StreamingResponse(
+        _messages(timeline, campaign_id, _number(resumed, None)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _messages(timeline: Timeline, campaign_id: str, resumed: int | None) -> AsyncIterator[str]:
+    """The page and the log lines after `resumed` (or the last TAIL lines), then again on every change.
+
+    Nothing awaits between reading the log's length and its lines, so a message covers exactly the
+    positions up to its id; lines that arrive while it is sent go in the next one.
+    """
+    sent, first = resumed or 0, True
+    while True:
+        now = timeline.position
+        lines = timeline.of_campaign(campaign_id, after=sent)
+        if first and resumed is None:
+            lines = lines[-TAIL:]
+        if first or lines:
+            *early, last = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)] or [[]]
+            for chunk in early:
+                yield _message(chunk[-1], {"events": _headlines(timeline, chunk)})
+            page = pages.campaign_page(timeline.at(now), campaign_id)
+            yield _message(now, {"position": now, "events": _headlines(timeline, last), "page": page})
+            first = False
+            await asyncio.sleep(_COALESCE_S)
+        sent = now
+        if not await timeline.changed_after(sent, _KEEPALIVE_S):
+            yield ": keepalive\n\n"
+
+
+def _headlines(timeline: Timeline, positions: list[int]) -> list[dict[str, Any]]:
+    return [pages.headline(timeline.events[p - 1], p) for p in positions]
+
+
+def _message(position: int, body: dict[str, Any]) -> str:
+    return f"id: {position}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+def _moment(timeline: Timeline, request: Request) -> Moment:
+    """The lab now, or as of `?at=` (a position) or `?time=` (ISO 8601)."""
+    if (when := request.query_params.get("time")) is not None:
+        try:
+            return timeline.at(timeline.position_at(datetime.fromisoformat(when)))
+        except ValueError:
+            raise _BadQuery(f"time: {when!r} is not an ISO 8601 time") from None
+    return timeline.at(_number(request.query_params.get("at"), timeline.position))
+
+
+def _number(text: str | None, default: Any) -> Any:
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise _BadQuery(f"{text!r} is not a position (an integer)") from None
+
+
+class _BadQuery(Exception):
+    pass
+
+
+def _json(body: Any) -> Response:
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _missing(request: Request) -> Response:
+    return JSONResponse({"error": f"nothing at {request.url.path} (as of that position)"}, status_code=404)
+
+
+class TokenGate:
+    """Refuses every request without the token, compared in constant time."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        offered = request.query_params.get("token")
+        if offered is not None and secrets.compare_digest(offered, self.token):
+            response: Response = RedirectResponse(request.url.remove_query_params("token"), status_code=303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+            return await response(scope, receive, send)
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        for given in (request.cookies.get(COOKIE), bearer):
+            if given and secrets.compare_digest(given, self.token):
+                return await self.app(scope, receive, send)
+        await PlainTextResponse("a token is needed: open the URL `alphalab dashboard` printed", 401)(
+            scope, receive, send
+        )

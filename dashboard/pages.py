@@ -1,0 +1,210 @@
+"""The JSON the page renders, built from the projections: pure functions of a moment, bounded in size.
+
+A campaign of 10,000 experiments must not send 10,000 cards on every update: a kanban column carries
+its count and only its latest cards, the leaderboard its top rows and every baseline. The progress
+series is the exception, one [value, best so far] pair per graded run: the plot needs them all.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dashboard.cards import Detail
+from dashboard.timeline import Moment
+from shared.events import Event
+from shared.projections import CampaignView
+from shared.projections.kanban import Card
+from shared.projections.leaderboard import Leaderboard, Row
+
+__all__ = ["CARDS_PER_COLUMN", "COLUMNS", "ROWS", "campaign_page", "campaigns", "card", "headline"]
+
+COLUMNS = ("proposed", "running", "finished", "failed", "analyzed", "cancelled", "dead")
+CARDS_PER_COLUMN = 50
+ROWS = 40
+_HEADLINE_CHARS = 200
+
+
+def campaigns(moment: Moment) -> list[dict[str, Any]]:
+    """Every campaign in the lab, newest first, with what a list of them needs."""
+    rows = []
+    for view in reversed(list(moment.lab.campaigns.values())):
+        board = view.leaderboard
+        best, base = board.declared(), board.best(baselines=True)
+        rows.append(
+            {
+                "campaign_id": view.campaign_id,
+                "status": view.status,
+                "domain": view.domain,
+                "brain": view.brain,
+                "metric": board.metric,
+                "direction": board.direction,
+                "best": _brief(best),
+                "best_baseline": _brief(base),
+                "improvement": board.improvement(best, base) if best and base else None,
+                "experiments": view.budget.experiments,
+                "usd": view.budget.usd,
+                "compute_seconds": view.budget.compute_seconds,
+                "events": view.position,
+            }
+        )
+    return rows
+
+
+def campaign_page(moment: Moment, campaign_id: str) -> dict[str, Any] | None:
+    """Everything the campaign page shows as of `moment`, or None if the campaign had no event by then."""
+    view = moment.lab.campaigns.get(campaign_id)
+    if view is None:
+        return None
+    details = moment.details.campaigns.get(campaign_id, {})
+    board = view.leaderboard
+    return {
+        "campaign_id": campaign_id,
+        "position": moment.position,
+        "status": view.status,
+        "domain": view.domain,
+        "brain": view.brain,
+        "harness": view.harness,
+        "failure": view.failure,
+        "budget": _budget(view),
+        "kanban": _kanban(view, details),
+        "leaderboard": _leaderboard(board),
+        "progress": _progress(board),
+        "playbook": {
+            "revision": view.playbook.revision,
+            "lessons": [lesson.model_dump(mode="json") for lesson in view.playbook.lessons],
+        },
+    }
+
+
+def card(view: CampaignView, detail: Detail) -> dict[str, Any]:
+    """One kanban card in full: the proposal, and every attempt at it."""
+    state = view.kanban.cards.get(detail.proposal.proposal_id)
+    return _card(state, detail) | {
+        "rationale": detail.proposal.rationale,
+        "change": detail.proposal.change,
+        "attempts": [
+            {
+                "run_id": a.run_id,
+                "worker": a.worker,
+                "started_at": a.started_at.isoformat(),
+                "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+                "value": a.value,
+                "metrics": a.metrics,
+                "error": a.error,
+                "verdict": a.verdict,
+                "summary": a.summary,
+                "code_digest": a.code_digest,
+                "parent_digest": a.parent_digest,
+            }
+            for a in detail.attempts
+        ],
+        "history": [[t.state, t.event_id, t.at.isoformat()] for t in state.history] if state else [],
+    }
+
+
+def headline(event: Event, position: int) -> dict[str, Any]:
+    """One line of the event log: position, time, type, and the payload's fields in brief."""
+    fields = {k: v for k, v in event.payload.model_dump(mode="json").items() if v not in (None, "", [], {})}
+    text = json.dumps(fields, separators=(", ", ": "), default=str)
+    if len(text) > _HEADLINE_CHARS:
+        text = text[: _HEADLINE_CHARS - 1] + "…"
+    return {
+        "position": position,
+        "at": event.occurred_at.isoformat(),
+        "type": event.type,
+        "producer": event.producer.service,
+        "event_id": event.event_id,
+        "text": text,
+    }
+
+
+def _kanban(view: CampaignView, details: dict[str, Detail]) -> dict[str, Any]:
+    columns = view.kanban.columns()
+    return {
+        state: {
+            "count": len(columns.get(state, [])),
+            "cards": [
+                _card(view.kanban.cards[pid], details.get(pid))
+                for pid in reversed(columns.get(state, [])[-CARDS_PER_COLUMN:])
+            ],
+        }
+        for state in COLUMNS
+    }
+
+
+def _card(state: Card | None, detail: Detail | None) -> dict[str, Any]:
+    latest = detail.attempts[-1] if detail and detail.attempts else None
+    proposal = detail.proposal if detail else None
+    seconds = (latest.ended_at - latest.started_at).total_seconds() if latest and latest.ended_at else None
+    return {
+        "proposal_id": state.proposal_id if state else (proposal.proposal_id if proposal else None),
+        "state": state.state if state else None,
+        "hypothesis": (proposal.hypothesis or proposal.rationale) if proposal else "",
+        "config": proposal.config if proposal else {},
+        "changes_code": bool(proposal and proposal.change),
+        "worker": state.worker if state else None,
+        "attempts": len(detail.attempts) if detail else 0,
+        "seconds": seconds,
+        "value": latest.value if latest else None,
+        "error": latest.error if latest else None,
+        "verdict": latest.verdict if latest else None,
+    }
+
+
+def _leaderboard(board: Leaderboard) -> dict[str, Any]:
+    ranked = board.ranked()
+    champion, base = board.champion(), board.best(baselines=True)
+    shown = [row for row in ranked if not row.baseline][:ROWS] + [row for row in ranked if row.baseline]
+    shown.sort(key=ranked.index)
+    return {
+        "metric": board.metric,
+        "direction": board.direction,
+        "secondary": list(board.secondary),
+        "total": len(ranked),
+        "rows": [
+            {
+                "rank": ranked.index(row) + 1,
+                "label": row.label,
+                "baseline": row.baseline,
+                "n": row.n,
+                "mean": row.mean,
+                "spread": row.spread,
+                "best": row.best,
+                "champion": row is champion,
+                "improvement": None if base is None or row.baseline else board.improvement(row, base),
+                "secondary": {name: row.best_metrics.get(name) for name in board.secondary},
+                "changes_code": row.code_digest is not None,
+            }
+            for row in shown
+        ],
+    }
+
+
+def _progress(board: Leaderboard) -> dict[str, Any]:
+    """Each graded run's value in the order results came, with the best so far."""
+    values, best = [], []
+    for graded in board.history:
+        values.append(graded.value)
+        best.append(graded.value if not best or board.better(graded.value, best[-1]) else best[-1])
+    baseline = board.best(baselines=True)
+    return {"values": values, "best": best, "baseline": baseline.mean if baseline else None}
+
+
+def _budget(view: CampaignView) -> dict[str, Any]:
+    spent = view.budget
+    return {
+        "experiments": spent.experiments,
+        "max_experiments": spent.limits.max_experiments,
+        "failed": spent.failed,
+        "compute_seconds": spent.compute_seconds,
+        "elapsed_seconds": spent.elapsed_seconds,
+        "usd": spent.usd,
+        "input_tokens": spent.input_tokens,
+        "output_tokens": spent.output_tokens,
+        "exhausted": list(spent.exhausted),
+    }
+
+
+def _brief(row: Row | None) -> dict[str, Any] | None:
+    return None if row is None else {"label": row.label, "mean": row.mean, "spread": row.spread, "n": row.n}

@@ -1,0 +1,276 @@
+// The AlphaLab dashboard page: renders what the server folds from the event log (dashboard/pages.py).
+// Live pages come pushed as server-sent events; the browser never polls. Time travel asks for the page
+// as of an earlier position and holds it until "Back to live".
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const state = { source: null, campaign: null, live: null, travelling: false, lastLine: 0, oldest: null, origin: "" };
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+function number(value, digits = 4) {
+  if (value === null || value === undefined) return "–";
+  return Math.abs(value) >= 1e5 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(2)
+    : Number(value.toPrecision(digits)).toString();
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return "–";
+  return value < 120 ? `${value.toFixed(1)} s` : `${(value / 60).toFixed(1)} min`;
+}
+
+async function fetchJson(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+// --- routing ---------------------------------------------------------------------------------
+
+async function route() {
+  if (!state.origin) state.origin = (await fetchJson("/api/campaigns")).source;
+  const match = location.hash.match(/^#\/campaign\/(.+)$/);
+  if (state.source) state.source.close();
+  state.source = null;
+  if (match) openCampaign(decodeURIComponent(match[1]));
+  else openCampaigns();
+}
+
+async function openCampaigns() {
+  $("#campaigns-view").hidden = false;
+  $("#campaign-view").hidden = true;
+  $("#where").textContent = "";
+  const { campaigns } = await fetchJson("/api/campaigns");
+  const body = $("#campaigns tbody");
+  body.replaceChildren(...campaigns.map((c) => {
+    const row = el("tr", { "data-campaign": c.campaign_id },
+      el("td", {}, c.campaign_id), el("td", {}, c.status), el("td", {}, c.domain), el("td", {}, c.brain),
+      el("td", {}, c.best ? `${number(c.best.mean)} (${c.best.label})` : "–"),
+      el("td", {}, c.best_baseline ? `${number(c.best_baseline.mean)} (${c.best_baseline.label})` : "–"),
+      el("td", {}, c.improvement === null ? "–" : `${c.improvement >= 0 ? "+" : ""}${c.improvement.toFixed(1)}%`),
+      el("td", {}, c.experiments), el("td", {}, seconds(c.compute_seconds)), el("td", {}, `$${c.usd.toFixed(2)}`));
+    row.onclick = () => { location.hash = `#/campaign/${encodeURIComponent(c.campaign_id)}`; };
+    return row;
+  }));
+  $("#no-campaigns").hidden = campaigns.length > 0;
+}
+
+function openCampaign(campaignId) {
+  $("#campaigns-view").hidden = true;
+  $("#campaign-view").hidden = false;
+  $("#where").textContent = campaignId;
+  Object.assign(state, { campaign: campaignId, live: null, travelling: false, lastLine: 0, oldest: null });
+  document.body.classList.remove("travelling");
+  $("#log").replaceChildren();
+  const source = new EventSource(`/api/campaigns/${encodeURIComponent(campaignId)}/stream`);
+  source.onopen = () => { $("#connection").textContent = state.origin; };
+  source.onerror = () => { $("#connection").textContent = "reconnecting…"; };
+  source.onmessage = (message) => receive(JSON.parse(message.data));
+  state.source = source;
+}
+
+// --- live messages ---------------------------------------------------------------------------
+
+function receive(message) {
+  addLines(message.events || []);
+  if (!message.page) return;
+  state.live = message.page;
+  const travel = $("#travel");
+  travel.max = message.position;
+  if (!state.travelling) {
+    travel.value = message.position;
+    render(message.page, null);
+  }
+}
+
+function addLines(lines) {
+  const log = $("#log");
+  for (const line of lines) {
+    if (line.position <= state.lastLine) continue; // the server sends each once; a guard all the same
+    state.lastLine = line.position;
+    if (state.oldest === null) state.oldest = line.position;
+    log.prepend(logLine(line));
+  }
+}
+
+function logLine(line) {
+  return el("li", { "data-position": line.position, title: line.event_id },
+    `${line.position}  ${line.at.slice(11, 19)}  `, el("span", { class: "type" }, line.type),
+    `  ${line.producer}  ${line.text}`);
+}
+
+async function older() {
+  if (state.oldest === null) return;
+  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}/events?before=${state.oldest}`;
+  const { events } = await fetchJson(path);
+  for (const line of events) {
+    $("#log").append(logLine(line));
+    state.oldest = line.position;
+  }
+}
+
+// --- time travel -----------------------------------------------------------------------------
+
+async function travelTo(position) {
+  if (!state.live) return;
+  if (position >= state.live.position) return backToLive();
+  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}?at=${position}`;
+  try {
+    const page = await fetchJson(path);
+    state.travelling = true;
+    document.body.classList.add("travelling");
+    $("#travel").value = position;
+    render(page, position);
+  } catch (error) {
+    $("#as-of").textContent = `nothing of this campaign at position ${position}`;
+  }
+}
+
+function backToLive() {
+  state.travelling = false;
+  document.body.classList.remove("travelling");
+  if (state.live) {
+    $("#travel").value = state.live.position;
+    render(state.live, null);
+  }
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function render(page, travelledTo) {
+  $("#as-of").textContent = travelledTo === null ? `now: event ${page.position}` : `as of event ${travelledTo}`;
+  $("#travel-at").value = page.position;
+  renderSummary(page);
+  renderKanban(page);
+  renderLeaderboard(page.leaderboard);
+  renderProgress(page.progress, page.leaderboard.direction);
+  $("#playbook-revision").textContent = page.playbook.revision ? `revision ${page.playbook.revision}` : "";
+  $("#playbook").replaceChildren(...page.playbook.lessons.map((lesson) =>
+    el("li", {}, lesson.text, lesson.run_ids.length ? el("span", { class: "muted" }, `  (${lesson.run_ids.join(", ")})`) : "")));
+}
+
+function renderSummary(page) {
+  const b = page.budget;
+  const items = [
+    ["status", page.status], ["domain", page.domain], ["brain", page.brain], ["harness", page.harness],
+    ["experiments", b.max_experiments ? `${b.experiments} / ${b.max_experiments}` : b.experiments],
+    ["failed", b.failed], ["compute", seconds(b.compute_seconds)], ["elapsed", seconds(b.elapsed_seconds)],
+    ["cost", `$${b.usd.toFixed(2)}`], ["tokens", `${b.input_tokens} in / ${b.output_tokens} out`],
+  ];
+  if (page.failure) items.push(["failure", page.failure]);
+  $("#summary").replaceChildren(...items.map(([k, v]) => el("span", { "data-field": k }, `${k} `, el("b", {}, v))));
+}
+
+function renderKanban(page) {
+  $("#kanban").replaceChildren(...Object.entries(page.kanban).map(([column, { count, cards }]) =>
+    el("div", { class: "column", "data-column": column },
+      el("h4", {}, `${column} `, el("span", { class: "count" }, count)),
+      ...cards.map((card) => cardTile(card)),
+      count > cards.length ? el("div", { class: "muted" }, `… ${count - cards.length} more`) : "")));
+}
+
+function cardTile(card) {
+  const config = Object.entries(card.config).map(([k, v]) => `${k}=${typeof v === "number" ? number(v, 3) : v}`).join(" ");
+  const tile = el("div", { class: `card ${card.verdict || card.state}`, "data-card": card.proposal_id },
+    el("div", { class: "id" }, card.proposal_id, card.changes_code ? " ✎" : ""),
+    card.hypothesis ? el("div", { class: "hyp" }, card.hypothesis) : "",
+    el("div", { class: "config" }, config),
+    el("div", {}, [card.worker, card.attempts > 1 ? `${card.attempts} attempts` : "", card.seconds !== null ? seconds(card.seconds) : "",
+      card.value !== null ? `= ${number(card.value)}` : "", card.verdict || "", card.error ? "error" : ""].filter(Boolean).join(" · ")));
+  tile.onclick = () => showCard(card.proposal_id);
+  return tile;
+}
+
+async function showCard(proposalId) {
+  const at = state.travelling ? `?at=${$("#travel").value}` : "";
+  const card = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/cards/${encodeURIComponent(proposalId)}${at}`);
+  $("#card-body").replaceChildren(
+    el("h3", {}, card.proposal_id, " ", el("span", { class: "muted" }, card.state)),
+    card.hypothesis ? el("p", {}, card.hypothesis) : "",
+    card.change ? el("div", {}, el("h4", {}, "Code change asked"), el("pre", {}, card.change)) : "",
+    el("h4", {}, "Configuration"), el("pre", {}, JSON.stringify(card.config, null, 2)),
+    el("h4", {}, "Attempts"),
+    ...card.attempts.map((a) => el("div", { class: "attempt" },
+      el("b", {}, a.run_id), ` on ${a.worker}, ${a.started_at.slice(11, 19)}`, a.ended_at ? `–${a.ended_at.slice(11, 19)}` : " (running)",
+      el("div", {}, a.value !== null ? `value ${number(a.value, 6)}` : "", a.verdict ? ` · ${a.verdict}` : "", a.summary ? ` · ${a.summary}` : ""),
+      a.error ? el("pre", {}, a.error) : "",
+      Object.keys(a.metrics).length ? el("pre", {}, JSON.stringify(a.metrics, null, 1)) : "")),
+    el("h4", {}, "History"),
+    el("ol", {}, ...card.history.map(([s, id, at]) => el("li", {}, `${at.slice(11, 19)} ${s}`, el("span", { class: "muted" }, ` ${id}`)))));
+  $("#card-panel").hidden = false;
+}
+
+function renderLeaderboard(board) {
+  $("#leaderboard thead").replaceChildren(el("tr", {}, el("th", {}, "#"), el("th", {}, "configuration"),
+    el("th", {}, `${board.metric || "metric"} (${board.direction === "minimize" ? "lower" : "higher"} is better)`),
+    el("th", {}, "n"), el("th", {}, "vs best baseline"), ...board.secondary.map((name) => el("th", {}, name))));
+  $("#leaderboard tbody").replaceChildren(...board.rows.map((row) =>
+    el("tr", { class: `${row.baseline ? "baseline" : ""} ${row.champion ? "champion" : ""}`, "data-label": row.label },
+      el("td", {}, row.rank), el("td", { class: "label" }, row.label + (row.changes_code ? " ✎" : "")),
+      el("td", {}, row.n > 1 ? `${number(row.mean)} ± ${number(row.spread, 2)}` : number(row.mean)),
+      el("td", {}, row.n), el("td", {}, row.improvement === null ? "" : `${row.improvement >= 0 ? "+" : ""}${row.improvement.toFixed(1)}%`),
+      ...board.secondary.map((name) => el("td", {}, number(row.secondary[name]))))));
+  $("#leaderboard-more").textContent = board.total > board.rows.length ? `${board.total - board.rows.length} more rows` : "";
+}
+
+function renderProgress(progress, direction) {
+  const svg = $("#progress");
+  const ns = "http://www.w3.org/2000/svg";
+  const shape = (tag, attributes) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    return node;
+  };
+  const values = progress.values;
+  svg.replaceChildren();
+  if (!values.length) {
+    const empty = shape("text", { x: 300, y: 160, "text-anchor": "middle", fill: "#6b7075" });
+    empty.textContent = "no graded experiment yet";
+    svg.append(empty);
+    return;
+  }
+  const all = progress.baseline === null ? values : values.concat([progress.baseline]);
+  let low = Math.min(...all), high = Math.max(...all);
+  if (low === high) { low -= 1; high += 1; }
+  const [left, right, top, bottom] = [50, 590, 10, 290];
+  const x = (i) => left + (values.length === 1 ? 0 : (i / (values.length - 1)) * (right - left));
+  const y = (v) => bottom - ((v - low) / (high - low)) * (bottom - top);
+  svg.append(shape("line", { x1: left, x2: left, y1: top, y2: bottom, stroke: "#999" }));
+  svg.append(shape("line", { x1: left, x2: right, y1: bottom, y2: bottom, stroke: "#999" }));
+  for (const v of [low, high]) {
+    const label = shape("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7075" });
+    label.textContent = number(v, 3);
+    svg.append(label);
+  }
+  const axis = shape("text", { x: right, y: bottom + 22, "text-anchor": "end", "font-size": 11, fill: "#6b7075" });
+  axis.textContent = `experiment (${values.length} graded; ${direction === "minimize" ? "lower" : "higher"} is better)`;
+  svg.append(axis);
+  if (progress.baseline !== null) {
+    svg.append(shape("line", { x1: left, x2: right, y1: y(progress.baseline), y2: y(progress.baseline),
+      stroke: "#b3261e", "stroke-dasharray": "4 3", "data-series": "baseline" }));
+  }
+  const points = shape("g", { fill: "#2356a8", "fill-opacity": 0.6, "data-series": "values" });
+  values.forEach((v, i) => points.append(shape("circle", { cx: x(i), cy: y(v), r: values.length > 500 ? 1.2 : 3 })));
+  svg.append(points);
+  const steps = progress.best.map((v, i) => `${i ? "L" : "M"}${x(i)},${y(v)}`).join("");
+  svg.append(shape("path", { d: steps, fill: "none", stroke: "#1f7a4a", "stroke-width": 2, "data-series": "best" }));
+}
+
+// --- wiring ----------------------------------------------------------------------------------
+
+$("#travel").addEventListener("change", (e) => travelTo(Number(e.target.value)));
+$("#travel-at").addEventListener("change", (e) => travelTo(Number(e.target.value)));
+$("#live").addEventListener("click", backToLive);
+$("#older").addEventListener("click", older);
+$("#close-card").addEventListener("click", () => { $("#card-panel").hidden = true; });
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,98 @@
+"""The dashboard in a real headless Chromium, watching a real campaign live and then auditing its ledger."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from shared.nats_server import EmbeddedNats
+from tests.conftest import service_env
+from tests.dashboard.conftest import ALPHALAB, Dashboard
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="install Debian's chromium (apt-get install chromium)"
+)
+_WAIT_MS = 240_000
+
+
+def _campaign_id(dashboard: Dashboard) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{dashboard.url}/api/campaigns").json()["campaigns"]
+        if listed:
+            return str(listed[0]["campaign_id"])
+        time.sleep(0.2)
+    raise AssertionError("no campaign appeared on the dashboard within 60 s")
+
+
+def _leaderboard(page: Page) -> list[str]:
+    return page.locator("#leaderboard tbody tr").evaluate_all("rows => rows.map(r => r.dataset.label)")
+
+
+def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger(
+    nats_server: EmbeddedNats, home: Path, tmp_path: Path
+) -> None:
+    run = ["run", "--domain", "traffic", "--experiments", "4", "--workers", "1"]
+    with (home / "campaign.log").open("wb") as log:
+        campaign = subprocess.Popen(
+            [ALPHALAB, *run], env=service_env(nats_server.url, home), stdout=log, stderr=log
+        )
+    try:
+        with Dashboard(home, nats_url=nats_server.url) as dashboard, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            campaign_id = _campaign_id(dashboard)
+            page.goto(dashboard.url + "/")
+            page.locator(f'tr[data-campaign="{campaign_id}"]').click()
+            expect(page.locator("#connection")).to_have_text("live")
+
+            running = page.locator("[data-column=running] [data-card]").first
+            running.wait_for(timeout=_WAIT_MS)
+            proposal = running.get_attribute("data-card")
+            before = _leaderboard(page)
+            analyzed = page.locator(f'[data-column=analyzed] [data-card="{proposal}"]')
+            analyzed.wait_for(timeout=_WAIT_MS)
+            expect(page.locator("#leaderboard tbody tr")).not_to_have_count(len(before))
+            assert len(_leaderboard(page)) > len(before) and {"last-value", "historical-average"} <= set(
+                before
+            )
+
+            analyzed.click()
+            expect(page.locator("#card-body")).to_contain_text("Attempts")
+            expect(page.locator("#card-body")).to_contain_text("analyzed")
+            page.locator("#close-card").click()
+
+            started = page.locator("#log li", has_text="run-started").filter(has_text=f'"{proposal}"')
+            position = started.first.get_attribute("data-position")
+            page.locator("#travel-at").fill(str(position))
+            page.locator("#travel-at").press("Enter")
+            expect(page.locator("#as-of")).to_have_text(f"as of event {position}")
+            expect(page.locator(f'[data-column=running] [data-card="{proposal}"]')).to_have_count(1)
+            expect(page.locator(f'[data-column=analyzed] [data-card="{proposal}"]')).to_have_count(0)
+            page.locator("#live").click()
+            expect(page.locator(f'[data-column=analyzed] [data-card="{proposal}"]')).to_have_count(1)
+
+            assert campaign.wait(_WAIT_MS / 1000) == 0, (home / "campaign.log").read_text()[-3000:]
+            expect(page.locator("[data-field=status] b")).to_have_text("finished", timeout=30_000)
+            live_rows = _leaderboard(page)
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+        with Dashboard(home) as audit, sync_playwright() as playwright:  # no NATS: the ledger alone
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"{audit.url}/#/campaign/{campaign_id}")
+            expect(page.locator("[data-field=status] b")).to_have_text("finished")
+            expect(page.locator("#connection")).to_have_text("from the ledger")
+            assert _leaderboard(page) == live_rows
+            expect(page.locator("#progress [data-series=best]")).to_have_count(1)
+            assert "from the ledger" in audit.log.read_text()
+    finally:
+        if campaign.poll() is None:
+            campaign.kill()
