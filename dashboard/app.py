@@ -114,7 +114,7 @@ async def _messages(timeline: Timeline, campaign_id: str, resumed: int | None) -
     Nothing awaits between reading the log's length and its lines, so a message covers exactly the
     positions up to its id; lines that arrive while it is sent go in the next one.
     """
-    sent, first = resumed or 0, True
+    sent, first, plotted = resumed or 0, True, 0
     while True:
         now = timeline.position
         lines = timeline.of_campaign(campaign_id, after=sent)
@@ -124,7 +124,9 @@ async def _messages(timeline: Timeline, campaign_id: str, resumed: int | None) -
             *early, last = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)] or [[]]
             for chunk in early:
                 yield _message(chunk[-1], {"events": _headlines(timeline, chunk)})
-            page = pages.campaign_page(timeline.at(now), campaign_id)
+            page = pages.campaign_page(timeline.at(now), campaign_id, plotted)
+            if page is not None:
+                plotted += len(page["progress"]["values"])
             yield _message(now, {"position": now, "events": _headlines(timeline, last), "page": page})
             first = False
             await asyncio.sleep(_COALESCE_S)

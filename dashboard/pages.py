@@ -2,7 +2,8 @@
 
 A campaign of 10,000 experiments must not send 10,000 cards on every update: a kanban column carries
 its count and only its latest cards, the leaderboard its top rows and every baseline. The progress
-series is the exception, one [value, best so far] pair per graded run: the plot needs them all.
+series is the exception, one value per graded run, since the plot needs them all; a live page gets
+only the values it does not have yet.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ def campaigns(moment: Moment) -> list[dict[str, Any]]:
     return rows
 
 
-def campaign_page(moment: Moment, campaign_id: str) -> dict[str, Any] | None:
-    """Everything the campaign page shows as of `moment`, or None if the campaign had no event by then."""
+def campaign_page(moment: Moment, campaign_id: str, plotted: int = 0) -> dict[str, Any] | None:
+    """Everything the campaign page shows as of `moment`, or None if the campaign had no event by then.
+
+    `plotted`: how many values of the progress series the page already has (a live page is sent
+    only the new ones)."""
     view = moment.lab.campaigns.get(campaign_id)
     if view is None:
         return None
@@ -69,7 +73,7 @@ def campaign_page(moment: Moment, campaign_id: str) -> dict[str, Any] | None:
         "budget": _budget(view),
         "kanban": _kanban(view, details),
         "leaderboard": _leaderboard(board),
-        "progress": _progress(board),
+        "progress": _progress(board, plotted),
         "playbook": {
             "revision": view.playbook.revision,
             "lessons": [lesson.model_dump(mode="json") for lesson in view.playbook.lessons],
@@ -181,14 +185,15 @@ def _leaderboard(board: Leaderboard) -> dict[str, Any]:
     }
 
 
-def _progress(board: Leaderboard) -> dict[str, Any]:
-    """Each graded run's value in the order results came, with the best so far."""
-    values, best = [], []
-    for graded in board.history:
-        values.append(graded.value)
-        best.append(graded.value if not best or board.better(graded.value, best[-1]) else best[-1])
+def _progress(board: Leaderboard, start: int) -> dict[str, Any]:
+    """Each graded run's value from the `start`-th on, in the order results came, to 6 significant
+    digits (a plot's precision: the leaderboard has the exact values); the page draws the best so far."""
     baseline = board.best(baselines=True)
-    return {"values": values, "best": best, "baseline": baseline.mean if baseline else None}
+    return {
+        "from": start,
+        "values": [float(f"{graded.value:.6g}") for graded in board.history[start:]],
+        "baseline": baseline.mean if baseline else None,
+    }
 
 
 def _budget(view: CampaignView) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { source: null, campaign: null, live: null, travelling: false, lastLine: 0, oldest: null, origin: "" };
+const state = { source: null, campaign: null, live: null, travelling: false, lastLine: 0, oldest: null, origin: "", values: [] };
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -68,7 +68,7 @@ function openCampaign(campaignId) {
   $("#campaigns-view").hidden = true;
   $("#campaign-view").hidden = false;
   $("#where").textContent = campaignId;
-  Object.assign(state, { campaign: campaignId, live: null, travelling: false, lastLine: 0, oldest: null });
+  Object.assign(state, { campaign: campaignId, live: null, travelling: false, lastLine: 0, oldest: null, values: [] });
   document.body.classList.remove("travelling");
   $("#log").replaceChildren();
   const source = new EventSource(`/api/campaigns/${encodeURIComponent(campaignId)}/stream`);
@@ -83,6 +83,9 @@ function openCampaign(campaignId) {
 function receive(message) {
   addLines(message.events || []);
   if (!message.page) return;
+  const progress = message.page.progress; // a live page gets only the values it does not have yet
+  state.values = progress.from === 0 ? progress.values : state.values.concat(progress.values);
+  progress.values = state.values;
   state.live = message.page;
   const travel = $("#travel");
   travel.max = message.position;
@@ -239,7 +242,7 @@ function renderProgress(progress, direction) {
     return;
   }
   const all = progress.baseline === null ? values : values.concat([progress.baseline]);
-  let low = Math.min(...all), high = Math.max(...all);
+  let low = all.reduce((a, b) => Math.min(a, b)), high = all.reduce((a, b) => Math.max(a, b));
   if (low === high) { low -= 1; high += 1; }
   const [left, right, top, bottom] = [50, 590, 10, 290];
   const x = (i) => left + (values.length === 1 ? 0 : (i / (values.length - 1)) * (right - left));
@@ -261,7 +264,9 @@ function renderProgress(progress, direction) {
   const points = shape("g", { fill: "#2356a8", "fill-opacity": 0.6, "data-series": "values" });
   values.forEach((v, i) => points.append(shape("circle", { cx: x(i), cy: y(v), r: values.length > 500 ? 1.2 : 3 })));
   svg.append(points);
-  const steps = progress.best.map((v, i) => `${i ? "L" : "M"}${x(i)},${y(v)}`).join("");
+  const better = direction === "minimize" ? Math.min : Math.max;
+  let best = values[0];
+  const steps = values.map((v, i) => { best = better(best, v); return `${i ? "L" : "M"}${x(i)},${y(best)}`; }).join("");
   svg.append(shape("path", { d: steps, fill: "none", stroke: "#1f7a4a", "stroke-width": 2, "data-series": "best" }));
 }
 

@@ -88,6 +88,8 @@ def test_a_page_that_reconnects_gets_every_line_of_the_log_once(
         pushed_id, pushed = received[1]
         assert [line["position"] for line in pushed["events"]] == [pushed_id] and pushed_id == second_id + 1
         assert _cards(pushed["page"], "proposed") == ["p2"]
+        assert received[0][1]["page"]["progress"] == {"from": 0, "values": [5.0, 6.0], "baseline": 10.0}
+        assert pushed["page"]["progress"] == {"from": 2, "values": [], "baseline": 10.0}  # only what is new
 
 
 def test_time_travel_shows_the_lab_as_it_was_at_a_position_or_a_time(
