@@ -20,7 +20,7 @@ from alphalab.stack import Stack
 from shared.errors import AlphaLabError, ConfigError
 from shared.events import SUBJECT_PREFIX, Producer
 from shared.events.schema import event_schemas, write_schemas
-from shared.ledger import Ledger
+from shared.ledger import Ledger, read_only
 from shared.logging import configure_logging
 from shared.projections import CampaignView, Lab, snapshot
 from shared.replay import fold
@@ -703,16 +703,8 @@ def _live_lab(campaign_id: str | None) -> Lab:
 
 
 def _open_ledger(home: Path | None) -> Ledger:
-    settings = Settings.load(home=home)
-    try:
-        return Ledger(settings.ledger_path, read_only=True)
-    except ConfigError as err:
-        if "lock" in str(err).lower():
-            raise ConfigError(
-                f"the ledger {settings.ledger_path} is open by a running ledger writer (DuckDB allows one "
-                "writer); stop `alphalab up`, or use --live with ALPHALAB_NATS_URL set"
-            ) from None
-        raise
+    path = Settings.load(home=home).ledger_path
+    return read_only(path, "stop `alphalab up`, or use --live with ALPHALAB_NATS_URL set")
 
 
 def _utc(moment: datetime | None) -> datetime | None:

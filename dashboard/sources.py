@@ -15,9 +15,8 @@ import structlog
 
 from dashboard.timeline import Timeline
 from shared.bus import Bus, bus_away
-from shared.errors import ConfigError
 from shared.events import Producer
-from shared.ledger import Ledger
+from shared.ledger import read_only
 from shared.live import LiveProjection
 
 __all__ = ["follow_bus", "from_ledger"]
@@ -27,17 +26,9 @@ _CHECK_EVERY_S = 1.0
 
 
 def from_ledger(path: Path) -> Timeline:
-    """Every event in the ledger at `path`, folded (it must not be open by a running ledger writer)."""
-    try:
-        with Ledger(path, read_only=True) as ledger:
-            return Timeline(ledger.events())
-    except ConfigError as err:
-        if "lock" in str(err).lower():
-            raise ConfigError(
-                f"the ledger {path} is open by a running lab (DuckDB allows one writer): "
-                "watch it live with --nats-url instead"
-            ) from None
-        raise
+    """Every event in the ledger at `path`, folded."""
+    with read_only(path, "watch the lab live with --nats-url instead") as ledger:
+        return Timeline(ledger.events())
 
 
 async def follow_bus(url: str, timeline: Timeline, stop: asyncio.Event) -> None:

@@ -22,7 +22,7 @@ import pyarrow as pa
 from shared.errors import ConfigError
 from shared.events import Event, decode, known_events
 
-__all__ = ["Ledger", "Stored"]
+__all__ = ["Ledger", "Stored", "read_only"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -179,3 +179,15 @@ def _arrow_rows(rows: Sequence[Stored]) -> pa.Table:
             "body": [body.decode() for _, _, body in rows],
         }
     )
+
+
+def read_only(path: Path, otherwise: str) -> Ledger:
+    """The ledger at `path` opened for reading; if a running writer holds it, an error that says so
+    and what to do `otherwise` (DuckDB lets no other process open a file its writer has open)."""
+    try:
+        return Ledger(path, read_only=True)
+    except ConfigError as err:
+        if "lock" in str(err).lower():
+            writer = "is open by a running ledger writer (DuckDB allows one writer)"
+            raise ConfigError(f"the ledger {path} {writer}; {otherwise}") from None
+        raise
