@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from alphalab.artifacts import blob_file
 from alphalab.brain import Brain
+from alphalab.progress_plot import progress_png
 from alphalab.stack import Stack
 from shared.agents.budget import code_run_seconds
 from shared.blobs import BlobMissing
@@ -325,4 +326,9 @@ def _write_views(view: CampaignView, folder: Path) -> dict[str, Path]:
         cited = ", ".join(lesson.run_ids) or "-"
         lines.append(f"{number}. {lesson.text} (runs: {cited})")
     (folder / "playbook.md").write_text("\n".join(lines) + "\n")
-    return {"playbook": folder / "playbook.md", "projections": folder / "projections.json"}
+    (folder / "progress.png").write_bytes(progress_png(view))
+    return {
+        "playbook": folder / "playbook.md",
+        "projections": folder / "projections.json",
+        "progress plot": folder / "progress.png",
+    }

@@ -44,3 +44,4 @@ def test_campaign_survives_every_service_being_killed(tmp_path: Path) -> None:
     assert document == json.loads(json.dumps(snapshot(view)))
     assert (result.folder / "report.md").read_text().strip()
     assert len(list((result.folder / "plots").glob("*.png"))) >= 3
+    assert (result.folder / "progress.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
