@@ -159,8 +159,11 @@ def _card(state: Card | None, detail: Detail | None) -> dict[str, Any]:
 def _leaderboard(board: Leaderboard) -> dict[str, Any]:
     ranked = board.ranked()
     champion, base = board.champion(), board.best(baselines=True)
-    shown = [row for row in ranked if not row.baseline][:ROWS] + [row for row in ranked if row.baseline]
-    shown.sort(key=ranked.index)
+    shown, configurations = [], 0
+    for rank, row in enumerate(ranked, start=1):
+        if row.baseline or configurations < ROWS:
+            shown.append((rank, row))
+            configurations += not row.baseline
     return {
         "metric": board.metric,
         "direction": board.direction,
@@ -168,7 +171,7 @@ def _leaderboard(board: Leaderboard) -> dict[str, Any]:
         "total": len(ranked),
         "rows": [
             {
-                "rank": ranked.index(row) + 1,
+                "rank": rank,
                 "label": row.label,
                 "baseline": row.baseline,
                 "n": row.n,
@@ -180,7 +183,7 @@ def _leaderboard(board: Leaderboard) -> dict[str, Any]:
                 "secondary": {name: row.best_metrics.get(name) for name in board.secondary},
                 "changes_code": row.code_digest is not None,
             }
-            for row in shown
+            for rank, row in shown
         ],
     }
 
