@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import signal
 import sys
@@ -525,7 +526,13 @@ async def _tail(url: str, subject: str, from_start: bool, count: int | None) -> 
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option("--token", help="Required of every browser; default: none on loopback, else generated.")
-def dashboard(home: Path | None, nats_url: str | None, host: str, port: int, token: str | None) -> None:
+@click.option(
+    "--user", default=lambda: getpass.getuser(), show_default="your login",
+    help="Who the page's actions are recorded as (whoever holds the token acts as this user).",
+)  # fmt: skip
+def dashboard(
+    home: Path | None, nats_url: str | None, host: str, port: int, token: str | None, user: str
+) -> None:
     """Watch and audit campaigns in a browser: live from NATS (--nats-url or $ALPHALAB_NATS_URL), or
     from the ledger alone (no NATS needed) when no URL is set."""
     import secrets
@@ -541,8 +548,78 @@ def dashboard(home: Path | None, nats_url: str | None, host: str, port: int, tok
     address = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"dashboard {address} ({source}); Ctrl-C to stop")
     asyncio.run(
-        serve(host=host, port=port, token=token, nats_url=settings.nats_url, ledger=settings.ledger_path)
+        serve(
+            host=host,
+            port=port,
+            token=token,
+            nats_url=settings.nats_url,
+            ledger=settings.ledger_path,
+            user=user,
+        )
     )
+
+
+# --- operator actions ------------------------------------------------------------------------
+
+_OPERATOR_ACTIONS = {
+    "pause": "Pause a running campaign: no new proposal or run until `alphalab resume`.",
+    "resume": "Resume a paused campaign.",
+    "stop": "End a running campaign now (the Strategist finishes it, naming you).",
+}
+
+
+_by = click.option(
+    "--by", default=lambda: getpass.getuser(), show_default="your login", help="Who acts (recorded)."
+)
+
+
+def _operator_command(name: str, summary: str) -> click.Command:
+    @click.command(name, help=summary)
+    @click.argument("campaign_id", required=False)
+    @_nats
+    @_by
+    @click.option("--reason", default="", help="Why (recorded in the event).")
+    def command(campaign_id: str | None, nats_url: str | None, by: str, reason: str) -> None:
+        _act(nats_url, campaign_id, name, by=by, reason=reason)
+
+    return command
+
+
+@main.command()
+@click.argument("proposal_id")
+@_campaign
+@_nats
+@_by
+@click.option("--reason", default="", help="Why (recorded in the event).")
+def cancel(proposal_id: str, campaign_id: str | None, nats_url: str | None, by: str, reason: str) -> None:
+    """Cancel a proposal of a running campaign (a running one is killed)."""
+    _act(nats_url, campaign_id, "cancel", by=by, reason=reason, proposal_id=proposal_id)
+
+
+def _act(nats_url: str | None, campaign_id: str | None, name: str, **fields: Any) -> None:
+    from shared.actions import act, action
+    from shared.bus import Bus
+    from shared.live import fold_stream
+
+    settings = Settings.load(nats_url=nats_url)
+    if not settings.nats_url:
+        raise ConfigError("actions go to the running lab: give --nats-url or set ALPHALAB_NATS_URL")
+    asked = action(name, **fields)
+
+    async def publish() -> str:
+        bus = await Bus.connect(settings.nats_url or "", Producer(service="cli", instance="operator"))
+        try:
+            lab = await fold_stream(bus, campaign_id=campaign_id)
+            running = [cid for cid, view in lab.campaigns.items() if view.status == "running"]
+            chosen = campaign_id or (running[-1] if running else None)
+            if chosen is None:
+                raise ConfigError("no campaign is running; name one")
+            event = await act(bus, lab.campaigns.get(chosen), asked, chosen)
+            return f"{event.type} of campaign {chosen} by {fields['by']} (event {event.event_id})"
+        finally:
+            await bus.close()
+
+    click.echo(asyncio.run(publish()))
 
 
 # --- projections -----------------------------------------------------------------------------
@@ -666,6 +743,10 @@ def diff(run_id: str, home: Path | None, campaign_id: str | None) -> None:
     if result.parent_digest:  # type: ignore[attr-defined]
         [parent] = read_blobs(folder, "candidates", [result.parent_digest], settings.nats_url)  # type: ignore[attr-defined]
     click.echo(bundles.diff(parent, child) or "(no change from its parent)")
+
+
+for _name, _summary in _OPERATOR_ACTIONS.items():
+    main.add_command(_operator_command(_name, _summary))
 
 
 def _current(home: Path | None, campaign_id: str | None, live: bool) -> CampaignView:

@@ -6,6 +6,9 @@
     GET /api/campaigns/{id}/cards/{proposal}     one card in full (same ?at=)
     GET /api/campaigns/{id}/events?before=N      older lines of the event log (newest first)
     GET /api/campaigns/{id}/stream               server-sent events: the page and new log lines
+    POST /api/campaigns/{id}/actions             {"action": "pause" | "resume" | "stop" | "cancel",
+                                                  "reason": ..., "proposal_id": ...}: published as an
+                                                  event recorded as the dashboard's --user
 
 Every stream message's id is the log position it brings the page up to. A browser that reconnects sends
 it back as Last-Event-ID, and gets every line of the log after it, each once; a first connection gets
@@ -25,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -41,6 +45,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dashboard import pages
 from dashboard.timeline import Moment, Timeline
+from shared.actions import act, action
+from shared.bus import Bus
+from shared.errors import ConfigError
 
 __all__ = ["COOKIE", "create_app"]
 
@@ -52,9 +59,10 @@ _KEEPALIVE_S = 15.0
 _COALESCE_S = 0.2  # a burst of events becomes one message
 
 
-def create_app(timeline: Timeline, *, live: bool, token: str | None = None) -> ASGIApp:
-    """`live`: the timeline follows the bus (else it holds the ledger's events as they were read)."""
-    origin = "live" if live else "from the ledger"
+def create_app(timeline: Timeline, *, bus: Bus | None, user: str, token: str | None = None) -> ASGIApp:
+    """With `bus`, the timeline follows it and actions are published on it as `user`'s; without, the
+    timeline holds the ledger's events as they were read, and the app only reads."""
+    origin = "live" if bus is not None else "from the ledger"
     campaign = "/api/campaigns/{campaign_id}"
     app = Starlette(
         routes=[
@@ -64,6 +72,7 @@ def create_app(timeline: Timeline, *, live: bool, token: str | None = None) -> A
             Route(campaign + "/cards/{proposal_id}", partial(_card, timeline)),
             Route(campaign + "/events", partial(_older, timeline)),
             Route(campaign + "/stream", partial(_stream, timeline)),
+            Route(campaign + "/actions", partial(_act, timeline, bus, user), methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={_BadQuery: lambda request, err: JSONResponse({"error": str(err)}, 400)},
@@ -133,6 +142,30 @@ async def _messages(timeline: Timeline, campaign_id: str, resumed: int | None) -
         sent = now
         if not await timeline.changed_after(sent, _KEEPALIVE_S):
             yield ": keepalive\n\n"
+
+
+async def _act(timeline: Timeline, bus: Bus | None, user: str, request: Request) -> Response:
+    """An operator's action, published unless the campaign as the page knows it refuses it."""
+    if bus is None:
+        return JSONResponse({"error": "this dashboard reads the ledger: actions need the live lab"}, 409)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return JSONResponse({"error": "send the action as application/json"}, 415)
+    try:
+        body = await request.json()
+        asked = action(
+            str(body.get("action")),
+            by=user,
+            reason=str(body.get("reason") or ""),
+            proposal_id=body.get("proposal_id"),
+        )
+    except (ValueError, AttributeError, ConfigError, ValidationError) as err:
+        return JSONResponse({"error": str(err)}, 400)
+    campaign_id = request.path_params["campaign_id"]
+    try:
+        event = await act(bus, timeline.lab.campaigns.get(campaign_id), asked, campaign_id)
+    except ConfigError as err:
+        return JSONResponse({"error": str(err)}, 409)
+    return _json({"type": event.type, "event_id": event.event_id, "by": user})
 
 
 def _headlines(timeline: Timeline, positions: list[int]) -> list[dict[str, Any]]:

@@ -70,6 +70,8 @@ def campaign_page(moment: Moment, campaign_id: str, plotted: int = 0) -> dict[st
         "brain": view.brain,
         "harness": view.harness,
         "failure": view.failure,
+        "paused": view.paused.model_dump(mode="json") if view.paused else None,
+        "stop_requested": view.stop_requested.model_dump(mode="json") if view.stop_requested else None,
         "budget": _budget(view),
         "kanban": _kanban(view, details),
         "leaderboard": _leaderboard(board),

@@ -12,6 +12,8 @@ import uvicorn
 from dashboard.app import create_app
 from dashboard.sources import follow_bus, from_ledger
 from dashboard.timeline import Timeline
+from shared.bus import Bus
+from shared.events import Producer
 
 __all__ = ["loopback", "serve"]
 
@@ -26,16 +28,17 @@ def loopback(host: str) -> bool:
         return False
 
 
-async def serve(*, host: str, port: int, token: str | None, nats_url: str | None, ledger: Path) -> None:
-    """Serve until interrupted: live from `nats_url` if given, else the ledger's events as they stand."""
+async def serve(
+    *, host: str, port: int, token: str | None, nats_url: str | None, ledger: Path, user: str
+) -> None:
+    """Serve until interrupted: live from `nats_url` if given (and acting as `user`), else the ledger's
+    events as they stand (read-only)."""
     stop = asyncio.Event()
-    if nats_url:
-        timeline = Timeline()
-        follower = asyncio.create_task(follow_bus(nats_url, timeline, stop))
-    else:
-        timeline, follower = from_ledger(ledger), None
+    bus = await Bus.connect(nats_url, Producer(service="dashboard", instance=user)) if nats_url else None
+    timeline = Timeline() if bus is not None else from_ledger(ledger)
+    follower = asyncio.create_task(follow_bus(bus, timeline, stop)) if bus is not None else None
     config = uvicorn.Config(
-        create_app(timeline, live=bool(nats_url), token=token),
+        create_app(timeline, bus=bus, user=user, token=token),
         host=host,
         port=port,
         log_config=None,
@@ -49,10 +52,12 @@ async def serve(*, host: str, port: int, token: str | None, nats_url: str | None
     try:
         done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            task.result()  # a follower that could not reach NATS ends the dashboard, saying why
+            task.result()  # a follower that lost the bus for good ends the dashboard, saying why
     finally:
         stop.set()
         server.should_exit = True
         for task in waited:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if bus is not None:
+            await bus.close()

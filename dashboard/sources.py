@@ -15,7 +15,6 @@ import structlog
 
 from dashboard.timeline import Timeline
 from shared.bus import Bus, bus_away
-from shared.events import Producer
 from shared.ledger import read_only
 from shared.live import LiveProjection
 
@@ -31,9 +30,8 @@ def from_ledger(path: Path) -> Timeline:
         return Timeline(ledger.events())
 
 
-async def follow_bus(url: str, timeline: Timeline, stop: asyncio.Event) -> None:
+async def follow_bus(bus: Bus, timeline: Timeline, stop: asyncio.Event) -> None:
     """Fold every event of the stream into `timeline` until `stop` is set."""
-    bus = await Bus.connect(url, Producer(service="dashboard", instance="dashboard"))
     projection = LiveProjection(bus, on_event=timeline.add)
     try:
         await projection.start()
@@ -47,4 +45,3 @@ async def follow_bus(url: str, timeline: Timeline, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), _CHECK_EVERY_S)
     finally:
         await projection.stop()
-        await bus.close()

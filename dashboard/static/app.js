@@ -151,14 +151,32 @@ function backToLive() {
 
 function render(page, travelledTo) {
   $("#as-of").textContent = travelledTo === null ? `now: event ${page.position}` : `as of event ${travelledTo}`;
-  $("#travel-at").value = page.position;
+  if (document.activeElement !== $("#travel-at")) $("#travel-at").value = page.position; // not while typed in
   renderSummary(page);
+  renderActions(page, travelledTo);
   renderKanban(page);
   renderLeaderboard(page.leaderboard);
   renderProgress(page.progress, page.leaderboard.direction);
   $("#playbook-revision").textContent = page.playbook.revision ? `revision ${page.playbook.revision}` : "";
   $("#playbook").replaceChildren(...page.playbook.lessons.map((lesson) =>
     el("li", {}, lesson.text, lesson.run_ids.length ? el("span", { class: "muted" }, `  (${lesson.run_ids.join(", ")})`) : "")));
+}
+
+function renderActions(page, travelledTo) {
+  const acting = state.origin === "live" && travelledTo === null && page.status === "running";
+  $("#actions").hidden = !acting;
+  $("#pause").hidden = page.paused !== null;
+  $("#resume").hidden = page.paused === null;
+  $("#stop").disabled = page.stop_requested !== null;
+}
+
+async function perform(body) {
+  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}/actions`;
+  const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ reason: $("#reason").value, ...body }) });
+  const answer = await response.json();
+  $("#action-result").textContent = response.ok ? `${answer.type} by ${answer.by}` : answer.error;
+  return response.ok;
 }
 
 function renderSummary(page) {
@@ -170,6 +188,8 @@ function renderSummary(page) {
     ["cost", `$${b.usd.toFixed(2)}`], ["tokens", `${b.input_tokens} in / ${b.output_tokens} out`],
   ];
   if (page.failure) items.push(["failure", page.failure]);
+  if (page.paused) items.push(["paused", `by ${page.paused.by}${page.paused.reason ? `: ${page.paused.reason}` : ""}`]);
+  if (page.stop_requested) items.push(["stop asked", `by ${page.stop_requested.by}`]);
   $("#summary").replaceChildren(...items.map(([k, v]) => el("span", { "data-field": k }, `${k} `, el("b", {}, v))));
 }
 
@@ -209,6 +229,9 @@ async function showCard(proposalId) {
       Object.keys(a.metrics).length ? el("pre", {}, JSON.stringify(a.metrics, null, 1)) : "")),
     el("h4", {}, "History"),
     el("ol", {}, ...card.history.map(([s, id, at]) => el("li", {}, `${at.slice(11, 19)} ${s}`, el("span", { class: "muted" }, ` ${id}`)))));
+  const cancel = $("#cancel-card");
+  cancel.hidden = state.origin !== "live" || state.travelling || ["analyzed", "cancelled", "dead"].includes(card.state);
+  cancel.onclick = async () => { if (await perform({ action: "cancel", proposal_id: card.proposal_id })) cancel.hidden = true; };
   $("#card-panel").hidden = false;
 }
 
@@ -275,6 +298,9 @@ function renderProgress(progress, direction) {
 $("#travel").addEventListener("change", (e) => travelTo(Number(e.target.value)));
 $("#travel-at").addEventListener("change", (e) => travelTo(Number(e.target.value)));
 $("#live").addEventListener("click", backToLive);
+for (const button of document.querySelectorAll("#actions [data-action]")) {
+  button.addEventListener("click", () => perform({ action: button.dataset.action }));
+}
 $("#older").addEventListener("click", older);
 $("#close-card").addEventListener("click", () => { $("#card-panel").hidden = true; });
 window.addEventListener("hashchange", route);

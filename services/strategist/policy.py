@@ -51,6 +51,8 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
     orders = [*_lost_analyses(view, now), *_interventions(view)]
     if orders:  # new proposals wait until the orders' requeues are in the view (open slots, budget, numbers)
         return orders
+    if view.paused is not None:  # by an operator: nothing new until resumed
+        return []
     if view.brain == "llm":  # the model proposes and writes the playbook (see llm.py); the lab confirms
         return _confirm_only(view, workers)
     return [*_playbook(view, space, final=False), *_proposals(view, space, workers)]
@@ -111,6 +113,8 @@ def _open(view: CampaignView) -> list[str]:
 
 def _stop_reason(view: CampaignView, now: datetime) -> str | None:
     limits, spent = view.budget.limits, view.proposals_spent
+    if (asked := view.stop_requested) is not None:
+        return f"stopped by {asked.by}" + (f": {asked.reason}" if asked.reason else "")
     if any(i.action == "stop" for _, i in view.interventions):
         stop = next(i for _, i in view.interventions if i.action == "stop")
         return f"stopped by the supervisor: {stop.reason}"

@@ -77,7 +77,7 @@ class _Strategist:
                 Decision("phase-experiment-finished", PhaseFinished(phase="experiment", outcome=reason)),
                 Decision("campaign-finished", CampaignFinished(reason=reason)),
             ]
-        if view.campaign_id in self._turns or not view.explored or view.harness != "accepted":
+        if view.campaign_id in self._turns or not view.explored or view.harness != "accepted" or view.paused:
             return []
         unrecorded = llm.unrecorded_turn(view)
         if unrecorded is not None:

@@ -35,6 +35,7 @@ __all__ = ["ACK_WAIT_S", "DURABLE", "run"]
 
 DURABLE = "workers"
 ACK_WAIT_S = 30.0
+PAUSED_CHECK_S = 1.0
 CLOSED = frozenset({"analyzed", "cancelled"})
 HAS_RESULT = frozenset({"finished", "failed"})
 log = structlog.get_logger(__name__)
@@ -66,8 +67,7 @@ class _Worker:
         proposal = event.payload
         if not isinstance(proposal, ProposalCreated):
             return
-        await self.projection.settle()
-        view = self.projection.lab.campaigns[event.campaign_id]
+        view = await self._unless_paused(event.campaign_id, delivery)
         card = view.kanban.cards[proposal.proposal_id]
         if card.state in CLOSED or card.state in HAS_RESULT or view.status == "finished":
             if card.state in HAS_RESULT:  # its run ended, but the analysis was lost in a crash
@@ -94,6 +94,18 @@ class _Worker:
             finally:
                 self.heartbeat.busy_with = None
             log.info("run_done", outcome=result.TYPE, fenced=not counted)
+
+    async def _unless_paused(self, campaign_id: str, delivery: Delivery) -> CampaignView:
+        """The campaign's view once it is not paused (an operator's pause holds the proposal here,
+        its message kept in progress, so no other worker takes it meanwhile)."""
+        await self.projection.settle()
+        view = self.projection.lab.campaigns[campaign_id]
+        while view.paused is not None and view.status == "running":
+            await self._tick(delivery)
+            await asyncio.sleep(PAUSED_CHECK_S)
+            await self.projection.settle()
+            view = self.projection.lab.campaigns[campaign_id]
+        return view
 
     async def _run_unless_cancelled(
         self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery

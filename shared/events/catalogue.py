@@ -18,7 +18,10 @@ __all__ = [
     "BudgetExhausted",
     "BudgetLimits",
     "CampaignFinished",
+    "CampaignPaused",
+    "CampaignResumed",
     "CampaignStarted",
+    "CampaignStopRequested",
     "Direction",
     "EventRejected",
     "ExplorationFinished",
@@ -228,6 +231,7 @@ class ProposalCreated(Payload):
 class ProposalCancelled(Payload):
     proposal_id: Id
     reason: str
+    by: str = Field(default="", max_length=128, description="the operator who cancelled it (empty: the lab)")
 
 
 class RunStarted(Payload):
@@ -303,6 +307,28 @@ class InterventionIssued(Payload):
     action: Literal["requeue", "cancel", "stop", "patch_adapter"]
     target: str
     reason: str
+
+
+# --- operators (the dashboard and the CLI; see shared/actions.py) ------------------------------
+
+
+class CampaignPaused(Payload):
+    """An operator paused the campaign: no proposal is made and no run starts until it is resumed.
+    Runs already going finish; a stop, or a budget spent, still ends it."""
+
+    by: str = Field(min_length=1, max_length=128, description="who paused it")
+    reason: str = ""
+
+
+class CampaignResumed(Payload):
+    by: str = Field(min_length=1, max_length=128)
+
+
+class CampaignStopRequested(Payload):
+    """An operator asked the campaign to end now: the Strategist finishes it, saying who and why."""
+
+    by: str = Field(min_length=1, max_length=128)
+    reason: str = ""
 
 
 # --- agents and their cost -------------------------------------------------------------------

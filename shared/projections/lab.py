@@ -16,7 +16,10 @@ from typing import Any, Literal
 from shared.events import (
     AgentTurn,
     CampaignFinished,
+    CampaignPaused,
+    CampaignResumed,
     CampaignStarted,
+    CampaignStopRequested,
     Event,
     ExplorationFinished,
     HarnessAccepted,
@@ -88,6 +91,8 @@ class CampaignView:
     turns: list[TurnRecord] = field(default_factory=list)  # every role's agent turns
     run_errors: list[tuple[str, str]] = field(default_factory=list)  # (run id, why), counted failures
     decided_by: set[str] = field(default_factory=set)  # causation ids of proposals and playbooks
+    paused: CampaignPaused | None = None  # by an operator, until resumed
+    stop_requested: CampaignStopRequested | None = None  # by an operator: the Strategist ends it
 
     def holds(self, proposal_id: str, run_id: str) -> bool:
         """Whether `run_id` is the latest attempt of a proposal still open to its result or analysis."""
@@ -206,6 +211,12 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
             view.stalls.append((event.event_id, stall))
         case InterventionIssued() as intervention:
             view.interventions.append((event.event_id, intervention))
+        case CampaignPaused() as paused if view.status == "running":
+            view.paused = paused
+        case CampaignResumed():
+            view.paused = None
+        case CampaignStopRequested() as stop if view.stop_requested is None:
+            view.stop_requested = stop
 
 
 _FAILED = "failed: "  # how the explorer's PhaseFinished says exploration failed for good
@@ -227,6 +238,9 @@ _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
             RunFailed,
             ProposalCreated,
             PlaybookRevised,
+            CampaignPaused,
+            CampaignResumed,
+            CampaignStopRequested,
         ),
         _fold_campaign,
     ),
@@ -251,6 +265,8 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "domain": view.domain,
         "data": view.data,
         "status": view.status,
+        "paused": view.paused.model_dump(mode="json") if view.paused else None,
+        "stop_requested": view.stop_requested.model_dump(mode="json") if view.stop_requested else None,
         "explored": view.explored,
         "failure": view.failure,
         "experimented": view.experimented,

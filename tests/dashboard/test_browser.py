@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
 from tests.conftest import service_env
 from tests.dashboard.conftest import ALPHALAB, Dashboard
@@ -32,6 +33,10 @@ def _campaign_id(dashboard: Dashboard) -> str:
     raise AssertionError("no campaign appeared on the dashboard within 60 s")
 
 
+def _count(page: Page, event_type: str) -> int:
+    return page.locator("#log li .type", has_text=event_type).count()
+
+
 def _leaderboard(page: Page) -> list[str]:
     return page.locator("#leaderboard tbody tr").evaluate_all("rows => rows.map(r => r.dataset.label)")
 
@@ -45,7 +50,10 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
             [ALPHALAB, *run], env=service_env(nats_server.url, home), stdout=log, stderr=log
         )
     try:
-        with Dashboard(home, nats_url=nats_server.url) as dashboard, sync_playwright() as playwright:
+        with (
+            Dashboard(home, "--user", "ada", nats_url=nats_server.url) as dashboard,
+            sync_playwright() as playwright,
+        ):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             campaign_id = _campaign_id(dashboard)
@@ -68,6 +76,29 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
             expect(page.locator("#card-body")).to_contain_text("Attempts")
             expect(page.locator("#card-body")).to_contain_text("analyzed")
             page.locator("#close-card").click()
+
+            # Pause: no run starts until it is resumed; the page says who paused it.
+            page.locator("#reason").fill("checking the GPU")
+            page.locator("#pause").click()
+            expect(page.locator("[data-field=paused] b")).to_have_text("by ada: checking the GPU")
+            time.sleep(1.0)  # a worker that took its proposal just before the pause may still start it
+            starts = _count(page, "run-started")
+            time.sleep(4.0)
+            assert _count(page, "run-started") == starts
+            page.locator("#resume").click()
+            expect(page.locator("[data-field=paused]")).to_have_count(0)
+
+            # Cancel a card that has not finished: it ends in the cancelled column.
+            waiting = page.locator(
+                "[data-column=proposed] [data-card], [data-column=running] [data-card]"
+            ).first
+            waiting.wait_for(timeout=_WAIT_MS)
+            cancelled = waiting.get_attribute("data-card")
+            waiting.click()
+            page.locator("#cancel-card").click()
+            expect(page.locator("#action-result")).to_have_text("proposal-cancelled by ada")
+            page.locator("#close-card").click()
+            expect(page.locator(f'[data-column=cancelled] [data-card="{cancelled}"]')).to_have_count(1)
 
             started = page.locator("#log li", has_text="run-started").filter(has_text=f'"{proposal}"')
             position = started.first.get_attribute("data-position")
@@ -93,6 +124,12 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
             assert _leaderboard(page) == live_rows
             expect(page.locator("#progress [data-series=best]")).to_have_count(1)
             assert "from the ledger" in audit.log.read_text()
+            expect(page.locator("#actions")).to_be_hidden()  # an audit only reads
+        with Ledger(home / "ledger.duckdb", read_only=True) as ledger:
+            acted = {(e.type, getattr(e.payload, "proposal_id", None)): e.payload for e in ledger.events()
+                     if getattr(e.payload, "by", "")}  # fmt: skip
+        assert acted[("campaign-paused", None)].reason == "checking the GPU"
+        assert acted[("proposal-cancelled", cancelled)].by == acted[("campaign-resumed", None)].by == "ada"
     finally:
         if campaign.poll() is None:
             campaign.kill()

@@ -53,7 +53,7 @@ NATS_DIR = ROOT / "infra" / "nats"
 SINGLE = NATS_DIR / "single.conf"
 NODES = [NATS_DIR / "cluster" / f"n{i}.conf" for i in (1, 2, 3)]
 
-USERS = ("ledger", "strategist", "worker", "explorer", "supervisor", "cli", "sys")
+USERS = ("ledger", "strategist", "worker", "explorer", "supervisor", "operator", "cli", "sys")
 PASSWORDS = {user: "p" + secrets.token_hex(16) for user in USERS}
 
 # Which event types each user may publish (accounts.conf documents the same table).
@@ -97,6 +97,7 @@ EMITS: dict[str, set[str]] = {
         "phase-finished",
     },
     "supervisor": {"stall-detected", "intervention-issued", "event-rejected"},
+    "operator": {"campaign-paused", "campaign-resumed", "campaign-stop-requested", "proposal-cancelled"},
     "cli": set(),
 }
 
@@ -110,7 +111,7 @@ DURABLES = {
     "supervisor": "supervisor",
 }
 # Who may create ordered consumers on the event stream (LiveProjection) and who keeps a heartbeat.
-ORDERED = {"strategist", "worker", "supervisor"}
+ORDERED = {"strategist", "worker", "supervisor", "operator"}
 HEARTBEAT = {"strategist", "worker", "explorer", "supervisor"}
 
 START_TIMEOUT = 15.0

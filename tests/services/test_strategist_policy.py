@@ -12,7 +12,10 @@ from shared.events import (
     BaselineEvaluated,
     BudgetLimits,
     CampaignFinished,
+    CampaignPaused,
+    CampaignResumed,
     CampaignStarted,
+    CampaignStopRequested,
     EventRejected,
     ExplorationFinished,
     HarnessAccepted,
@@ -352,3 +355,26 @@ def test_a_dead_lettered_proposal_is_no_outcome_for_the_search() -> None:
     )  # fmt: skip
     lab = evolve(Lab(campaigns={"c1": view}), event(rejected, "c1", 100))
     assert [pid for pid, _ in outcomes(lab.campaigns["c1"])] == ["p001"]
+
+
+def test_an_operators_pause_holds_new_proposals_until_resumed_and_a_stop_ends_the_campaign() -> None:
+    """Paused: nothing new (a lost analysis is still made); resumed: proposals again; asked to stop:
+    the campaign ends at once, open proposals cancelled, naming who asked and why."""
+    paused = CampaignPaused(by="ada", reason="the GPU is needed")
+    assert decide(_view(paused), SPACE, workers=2, now=EPOCH) == []
+    resumed = decide(_view(paused, CampaignResumed(by="ada")), SPACE, workers=2, now=EPOCH)
+    assert sum(isinstance(d.payload, ProposalCreated) for d in resumed) == 3
+
+    run = [ProposalCreated(proposal_id="p001", config={"model": "a", "x": 0.1}),
+           RunStarted(run_id="p001-1", proposal_id="p001", worker="w"),
+           RunFinished(run_id="p001-1", proposal_id="p001", value=3.0)]  # fmt: skip
+    late = EPOCH + timedelta(seconds=ANALYSIS_GRACE_S + 60)
+    lost = decide(_view(*run, paused), SPACE, workers=2, now=late)
+    assert [type(d.payload) for d in lost] == [RunAnalyzed]
+
+    waiting = ProposalCreated(proposal_id="p002", config={"model": "b", "x": 0.2})
+    stop = CampaignStopRequested(by="ada", reason="enough for today")
+    decisions = decide(_view(*run, waiting, paused, stop), SPACE, workers=2, now=EPOCH)
+    cancelled = [d.payload.proposal_id for d in decisions if isinstance(d.payload, ProposalCancelled)]
+    finished = [d.payload for d in decisions if isinstance(d.payload, CampaignFinished)]
+    assert "p002" in cancelled and finished[0].reason == "stopped by ada: enough for today"

@@ -15,7 +15,10 @@ from shared.events import (
     BaselineEvaluated,
     BudgetExhausted,
     CampaignFinished,
+    CampaignPaused,
+    CampaignResumed,
     CampaignStarted,
+    CampaignStopRequested,
     EventRejected,
     ExplorationFinished,
     HarnessAccepted,
@@ -50,6 +53,9 @@ SAMPLES: dict[str, Payload] = {
     "baseline-evaluated": BaselineEvaluated(name="last-value", value=10.0, metrics={"rmse": 3.0}),
     "budget-exhausted": BudgetExhausted(budget="usd", used=5.0, limit=5.0),
     "campaign-finished": CampaignFinished(reason="budget", best_run_id="r1"),
+    "campaign-paused": CampaignPaused(by="ada", reason="freeing the GPU for an hour"),
+    "campaign-resumed": CampaignResumed(by="ada"),
+    "campaign-stop-requested": CampaignStopRequested(by="ada", reason="enough"),
     "campaign-started": CampaignStarted(domain="toy", objective="min x", metric="mae", direction="minimize"),
     "event-rejected": EventRejected(
         reason="bad", subject="alphalab.events.c1.x", size=3, sha256=DIGEST, rejected_by="ledger"
