@@ -553,6 +553,7 @@ def dashboard(
             port=port,
             token=token,
             nats_url=settings.nats_url,
+            home=settings.home,
             ledger=settings.ledger_path,
             user=user,
         )

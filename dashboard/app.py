@@ -6,6 +6,12 @@
     GET /api/campaigns/{id}/cards/{proposal}     one card in full (same ?at=)
     GET /api/campaigns/{id}/events?before=N      older lines of the event log (newest first)
     GET /api/campaigns/{id}/stream               server-sent events: the page and new log lines
+    GET /api/campaigns/{id}/playbook             every revision, with what it added and dropped (?at=)
+    GET /api/campaigns/{id}/turns                the agent turns, newest first
+    GET /api/campaigns/{id}/transcripts/{digest} one turn's conversation (messages, tool calls, results)
+    GET /api/campaigns/{id}/runs/{run}/code      the files a run graded, and their diff to its parent
+    GET /api/campaigns/{id}/report               the data report (markdown) and its plots' names
+    GET /api/campaigns/{id}/plots/{name}         one plot of the data report (PNG)
     POST /api/campaigns/{id}/actions             {"action": "pause" | "resume" | "stop" | "cancel",
                                                   "reason": ..., "proposal_id": ...}: published as an
                                                   event recorded as the dashboard's --user
@@ -44,8 +50,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dashboard import pages
+from dashboard.files import Files, NotFound
 from dashboard.timeline import Moment, Timeline
 from shared.actions import act, action
+from shared.bundles import BundleError
 from shared.bus import Bus
 from shared.errors import ConfigError
 
@@ -59,10 +67,14 @@ _KEEPALIVE_S = 15.0
 _COALESCE_S = 0.2  # a burst of events becomes one message
 
 
-def create_app(timeline: Timeline, *, bus: Bus | None, user: str, token: str | None = None) -> ASGIApp:
-    """With `bus`, the timeline follows it and actions are published on it as `user`'s; without, the
-    timeline holds the ledger's events as they were read, and the app only reads."""
+def create_app(
+    timeline: Timeline, *, home: Path, bus: Bus | None, user: str, token: str | None = None
+) -> ASGIApp:
+    """With `bus`, the timeline follows it, files come from its blob store and actions are published
+    on it as `user`'s; without, the timeline holds the ledger's events as they were read, files come
+    from the campaign folders under `home`, and the app only reads."""
     origin = "live" if bus is not None else "from the ledger"
+    files = Files(timeline, home, bus)
     campaign = "/api/campaigns/{campaign_id}"
     app = Starlette(
         routes=[
@@ -73,9 +85,19 @@ def create_app(timeline: Timeline, *, bus: Bus | None, user: str, token: str | N
             Route(campaign + "/events", partial(_older, timeline)),
             Route(campaign + "/stream", partial(_stream, timeline)),
             Route(campaign + "/actions", partial(_act, timeline, bus, user), methods=["POST"]),
+            Route(campaign + "/playbook", partial(_playbook, timeline)),
+            Route(campaign + "/turns", lambda request: _json({"turns": files.turns(_campaign_of(request))})),
+            Route(campaign + "/transcripts/{digest}", partial(_transcript, files)),
+            Route(campaign + "/runs/{run_id}/code", partial(_code, files)),
+            Route(campaign + "/report", partial(_report, files)),
+            Route(campaign + "/plots/{name}", partial(_plot, files)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        exception_handlers={_BadQuery: lambda request, err: JSONResponse({"error": str(err)}, 400)},
+        exception_handlers={
+            _BadQuery: lambda request, err: JSONResponse({"error": str(err)}, 400),
+            NotFound: lambda request, err: JSONResponse({"error": str(err)}, 404),
+            BundleError: lambda request, err: JSONResponse({"error": f"a damaged bundle: {err}"}, 422),
+        },
     )
     return app if token is None else TokenGate(app, token)
 
@@ -166,6 +188,33 @@ async def _act(timeline: Timeline, bus: Bus | None, user: str, request: Request)
     except ConfigError as err:
         return JSONResponse({"error": str(err)}, 409)
     return _json({"type": event.type, "event_id": event.event_id, "by": user})
+
+
+async def _playbook(timeline: Timeline, request: Request) -> Response:
+    view = _moment(timeline, request).lab.campaigns.get(_campaign_of(request))
+    return _json({"revisions": pages.playbook_history(view)}) if view else _missing(request)
+
+
+async def _transcript(files: Files, request: Request) -> Response:
+    text = await files.transcript(_campaign_of(request), request.path_params["digest"])
+    return _json({"text": text})
+
+
+async def _code(files: Files, request: Request) -> Response:
+    return _json(await files.code(_campaign_of(request), request.path_params["run_id"]))
+
+
+async def _report(files: Files, request: Request) -> Response:
+    return _json(await files.report(_campaign_of(request)))
+
+
+async def _plot(files: Files, request: Request) -> Response:
+    image = await files.plot(_campaign_of(request), request.path_params["name"])
+    return Response(image, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def _campaign_of(request: Request) -> str:
+    return str(request.path_params["campaign_id"])
 
 
 def _headlines(timeline: Timeline, positions: list[int]) -> list[dict[str, Any]]:

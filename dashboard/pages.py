@@ -18,7 +18,16 @@ from shared.projections import CampaignView
 from shared.projections.kanban import Card
 from shared.projections.leaderboard import Leaderboard, Row
 
-__all__ = ["CARDS_PER_COLUMN", "COLUMNS", "ROWS", "campaign_page", "campaigns", "card", "headline"]
+__all__ = [
+    "CARDS_PER_COLUMN",
+    "COLUMNS",
+    "ROWS",
+    "campaign_page",
+    "campaigns",
+    "card",
+    "headline",
+    "playbook_history",
+]
 
 COLUMNS = ("proposed", "running", "finished", "failed", "analyzed", "cancelled", "dead")
 CARDS_PER_COLUMN = 50
@@ -107,6 +116,26 @@ def card(view: CampaignView, detail: Detail) -> dict[str, Any]:
         ],
         "history": [[t.state, t.event_id, t.at.isoformat()] for t in state.history] if state else [],
     }
+
+
+def playbook_history(view: CampaignView) -> list[dict[str, Any]]:
+    """Every revision of the playbook, newest first, with the lessons it added and dropped."""
+    revisions, before = [], set[str]()
+    for revision in view.playbook.history:
+        texts = [lesson.text for lesson in revision.lessons]
+        revisions.append(
+            {
+                "revision": revision.revision,
+                "event_id": revision.event_id,
+                "at": revision.at.isoformat(),
+                "reason": revision.reason,
+                "lessons": [lesson.model_dump(mode="json") for lesson in revision.lessons],
+                "added": [text for text in texts if text not in before],
+                "dropped": sorted(before - set(texts)),
+            }
+        )
+        before = set(texts)
+    return revisions[::-1]
 
 
 def headline(event: Event, position: int) -> dict[str, Any]:

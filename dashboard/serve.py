@@ -29,7 +29,7 @@ def loopback(host: str) -> bool:
 
 
 async def serve(
-    *, host: str, port: int, token: str | None, nats_url: str | None, ledger: Path, user: str
+    *, host: str, port: int, token: str | None, nats_url: str | None, home: Path, ledger: Path, user: str
 ) -> None:
     """Serve until interrupted: live from `nats_url` if given (and acting as `user`), else the ledger's
     events as they stand (read-only)."""
@@ -38,7 +38,7 @@ async def serve(
     timeline = Timeline() if bus is not None else from_ledger(ledger)
     follower = asyncio.create_task(follow_bus(bus, timeline, stop)) if bus is not None else None
     config = uvicorn.Config(
-        create_app(timeline, bus=bus, user=user, token=token),
+        create_app(timeline, home=home, bus=bus, user=user, token=token),
         host=host,
         port=port,
         log_config=None,

@@ -76,6 +76,7 @@ function openCampaign(campaignId) {
   source.onerror = () => { $("#connection").textContent = "reconnecting…"; };
   source.onmessage = (message) => receive(JSON.parse(message.data));
   state.source = source;
+  loadFiles();
 }
 
 // --- live messages ---------------------------------------------------------------------------
@@ -95,8 +96,11 @@ function receive(message) {
   }
 }
 
+const FILE_EVENTS = new Set(["agent-turn", "playbook-revised", "exploration-finished"]);
+
 function addLines(lines) {
   const log = $("#log");
+  if (lines.some((line) => FILE_EVENTS.has(line.type)) && !state.travelling) loadFiles();
   for (const line of lines) {
     if (line.position <= state.lastLine) continue; // the server sends each once; a guard all the same
     state.lastLine = line.position;
@@ -133,6 +137,7 @@ async function travelTo(position) {
     document.body.classList.add("travelling");
     $("#travel").value = position;
     render(page, position);
+    loadFiles();
   } catch (error) {
     $("#as-of").textContent = `nothing of this campaign at position ${position}`;
   }
@@ -144,6 +149,7 @@ function backToLive() {
   if (state.live) {
     $("#travel").value = state.live.position;
     render(state.live, null);
+    loadFiles();
   }
 }
 
@@ -158,8 +164,57 @@ function render(page, travelledTo) {
   renderLeaderboard(page.leaderboard);
   renderProgress(page.progress, page.leaderboard.direction);
   $("#playbook-revision").textContent = page.playbook.revision ? `revision ${page.playbook.revision}` : "";
-  $("#playbook").replaceChildren(...page.playbook.lessons.map((lesson) =>
-    el("li", {}, lesson.text, lesson.run_ids.length ? el("span", { class: "muted" }, `  (${lesson.run_ids.join(", ")})`) : "")));
+  $("#playbook").replaceChildren(...page.playbook.lessons.map((lesson) => el("li", {}, lesson.text, " ", ...runLinks(lesson.run_ids))));
+}
+
+function runLinks(runIds) {
+  // A run id is its proposal's id and the attempt's number (p003-1): the link opens the card.
+  return runIds.map((runId) => {
+    const link = el("a", { class: "run", "data-run": runId }, runId);
+    link.onclick = () => showCard(runId.replace(/-\d+$/, ""));
+    return link;
+  }).flatMap((link, i) => (i ? [" ", link] : [link]));
+}
+
+async function loadFiles() {
+  const base = `/api/campaigns/${encodeURIComponent(state.campaign)}`;
+  const at = state.travelling ? `?at=${$("#travel").value}` : "";
+  const [{ turns }, { revisions }] = await Promise.all([fetchJson(`${base}/turns`), fetchJson(`${base}/playbook${at}`)]);
+  $("#no-turns").hidden = turns.length > 0;
+  $("#turns tbody").replaceChildren(...turns.map((turn) => {
+    const row = el("tr", { "data-turn": turn.event_id }, el("td", {}, turn.at.slice(11, 19)), el("td", {}, turn.role),
+      el("td", {}, turn.agent), el("td", {}, turn.purpose), el("td", {}, turn.summary), el("td", {}, `$${turn.usd.toFixed(3)}`));
+    if (turn.transcript) row.onclick = () => showTranscript(turn);
+    return row;
+  }));
+  $("#playbook-history").replaceChildren(...revisions.map((r) => el("li", { "data-revision": r.revision },
+    el("b", {}, `revision ${r.revision}`), ` ${r.at.slice(11, 19)} ${r.reason}`,
+    el("ul", {}, ...r.added.map((t) => el("li", { class: "added" }, `+ ${t}`)), ...r.dropped.map((t) => el("li", { class: "dropped" }, `− ${t}`))))));
+  try {
+    const report = await fetchJson(`${base}/report`);
+    $("#report").classList.remove("muted");
+    $("#report").replaceChildren(el("pre", {}, report.markdown),
+      ...report.plots.map((name) => el("img", { src: `${base}/plots/${encodeURIComponent(name)}`, alt: name, title: name })));
+  } catch (error) {
+    $("#report").textContent = "Not written yet.";
+  }
+}
+
+async function showTranscript(turn) {
+  const { text } = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/transcripts/${encodeURIComponent(turn.transcript)}`);
+  $("#card-body").replaceChildren(el("h3", {}, `${turn.role} turn ${turn.turn}`, " ", el("span", { class: "muted" }, turn.agent)),
+    el("pre", { class: "transcript" }, text));
+  $("#cancel-card").hidden = true;
+  $("#card-panel").hidden = false;
+}
+
+async function showCode(runId) {
+  const code = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/runs/${encodeURIComponent(runId)}/code`);
+  const diff = el("pre", { class: "diff" }, ...code.diff.split("\n").map((line) => el("div", {
+    class: line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }, line)));
+  $("#card-body").replaceChildren(el("h3", {}, `Code of ${runId}`), el("h4", {}, "Diff against its parent"), diff,
+    ...Object.entries(code.files).map(([name, text]) => el("details", {}, el("summary", {}, name), el("pre", {}, text))));
+  $("#cancel-card").hidden = true;
 }
 
 function renderActions(page, travelledTo) {
@@ -226,6 +281,7 @@ async function showCard(proposalId) {
       el("b", {}, a.run_id), ` on ${a.worker}, ${a.started_at.slice(11, 19)}`, a.ended_at ? `–${a.ended_at.slice(11, 19)}` : " (running)",
       el("div", {}, a.value !== null ? `value ${number(a.value, 6)}` : "", a.verdict ? ` · ${a.verdict}` : "", a.summary ? ` · ${a.summary}` : ""),
       a.error ? el("pre", {}, a.error) : "",
+      a.code_digest ? Object.assign(el("button", { type: "button", "data-code": a.run_id }, "Code and diff"), { onclick: () => showCode(a.run_id) }) : "",
       Object.keys(a.metrics).length ? el("pre", {}, JSON.stringify(a.metrics, null, 1)) : "")),
     el("h4", {}, "History"),
     el("ol", {}, ...card.history.map(([s, id, at]) => el("li", {}, `${at.slice(11, 19)} ${s}`, el("span", { class: "muted" }, ` ${id}`)))));

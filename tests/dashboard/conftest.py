@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import httpx
 from tests.conftest import service_env
 
 ALPHALAB = str(Path(sys.executable).with_name("alphalab"))
+CHROMIUM = shutil.which("chromium")
 
 
 def free_port() -> int:

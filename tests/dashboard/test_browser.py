@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,9 +13,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
 from tests.conftest import service_env
-from tests.dashboard.conftest import ALPHALAB, Dashboard
+from tests.dashboard.conftest import ALPHALAB, CHROMIUM, Dashboard
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="install Debian's chromium (apt-get install chromium)"
 )

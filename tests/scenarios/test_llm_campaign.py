@@ -30,6 +30,7 @@ from shared.events import AgentTurn, LlmCallFinished, RunFinished
 from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
 from shared.settings import Settings
+from tests.dashboard.conftest import CHROMIUM, Dashboard
 from tests.llm.wire import WireServer
 from tests.scenarios.scripted_lab import CHEAT, HONEST, lab_script, slow_implement
 
@@ -144,9 +145,34 @@ def test_models_write_code_that_the_harness_grades_and_a_cheat_gains_nothing(tmp
     )
     assert "+++ b/calendar_features.py" in changed.stdout and "+from calendar_features" in changed.stdout
 
+    # The same, in the dashboard's audit of the ledger and campaign folder (a real headless Chromium).
+    if CHROMIUM is not None:
+        _dashboard_shows_the_transcript_and_the_diff(home, view["campaign_id"], honest, result.run_id)
+
     # The key: in no log, event, blob, transcript or projection (only ever in the requests' headers).
     assert not _files_holding(home, KEY.encode())
     assert all(KEY.encode() not in r.body for r in server.requests)
+
+
+def _dashboard_shows_the_transcript_and_the_diff(
+    home: Path, campaign_id: str, proposal: str, run_id: str
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with Dashboard(home) as dashboard, sync_playwright() as playwright:
+        page = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"]).new_page()
+        page.goto(f"{dashboard.url}/#/campaign/{campaign_id}")
+        page.locator("#turns tbody tr", has_text="implement").filter(has_text=run_id).first.click()
+        expect(page.locator("#card-body pre.transcript")).to_contain_text("calendar_features.py")
+        page.locator("#close-card").click()
+        page.locator(f'[data-column=analyzed] [data-card="{proposal}"]').click()
+        page.locator(f'[data-code="{run_id}"]').click()
+        expect(page.locator("#card-body pre.diff .add").first).to_be_visible()
+        expect(page.locator("#card-body pre.diff")).to_contain_text(
+            "+from calendar_features import hour_of_day"
+        )
+        expect(page.locator("#playbook a.run").first).to_be_visible()  # lessons link to the runs they cite
+        expect(page.locator("#report pre")).to_contain_text("Data report")
 
 
 @pytest.mark.timeout(600)
