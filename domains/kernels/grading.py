@@ -1,12 +1,15 @@
-"""Grading: time the reference and the candidate from outside the sandbox, check every answer here.
+"""Grading: time the reference and the candidate side by side from outside the sandbox, check here.
 
-The harness runs the trusted reference (`driver.py` in a folder of its own) before and after the
-candidate, each in the sandbox, never both at once; it measures wall time between writing a `run`
-request and reading its reply, so no clock inside the sandbox matters. Each request has a fresh seed
-from `secrets` and shapes drawn now (timing shapes jittered around the task's, check shapes random),
-so nothing can be cached or special-cased. After each run the harness fetches one iteration chosen
-now, compares it with its own reference (allclose at the task's tolerance) and with the checksum the
-reply claimed, so an early reply or skipped iteration is caught.
+Two sandboxed processes stay up for the whole grading: the trusted reference (`driver.py` in a folder
+of its own, torch at one thread) and the candidate's `predict`. Only one computes at a time. Per task,
+the candidate is first checked on random small shapes, then reference and candidate are timed in
+rounds: each round draws one shape (jittered around the task's) and one seed from `secrets`, sends the
+same `run` request to both, in alternating order (AB, BA, ...), and records the ratio of their wall
+times, measured here between writing a request and reading its reply, so no clock inside a sandbox
+matters. The first rounds are warm-up; the speedup is the median of the remaining rounds' ratios, so
+load that comes and goes on the machine hits both sides of a round alike. After every round one
+iteration chosen now is fetched from both and compared (allclose at the task's tolerance), and the
+checksum the candidate claimed for it is recomputed, so an early reply or skipped iteration is caught.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ sys.path.insert(0, str(HERE))
 import driver  # noqa: E402
 
 TASKS = sorted(p.stem for p in (HERE / "tasks").glob("*.py") if not p.stem.startswith("_"))
-REPEATS = 5
+WARMUP_ROUNDS = 2
+MIN_ROUNDS, MAX_ROUNDS = 4, 16  # timed rounds per task (even: as many AB as BA), time permitting
+TIMED_SHARE = 0.5  # of the step's seconds, spread over the tasks' rounds; the rest is margin
 MAX_ANSWER = 8 << 20
 
 
@@ -47,12 +52,17 @@ def draw_dims(module, timing):
     return {k: lo + secrets.randbelow(hi - lo + 1) for k, (lo, hi) in module.CHECK.items()}
 
 
-def reference_output(name, dims, seed, index, iterations):
-    module = task(name)
-    with torch.no_grad():
-        model = module.Model(*module.get_init_inputs())
-        batch = [t.cpu() for t in driver.inputs(module, dims, seed, iterations)[index]]
-        return model(*batch).float()
+class Reference:
+    """The reference process; its failure is the harness's fault, so it raises RuntimeError."""
+
+    def __init__(self, step: CandidateStep) -> None:
+        self.step = step
+
+    def ask(self, request, which):
+        try:
+            return self.step.ask(request, which)
+        except StepFailed as failed:
+            raise RuntimeError(f"the reference failed: {failed}") from None
 
 
 def decode(answer, which):
@@ -76,43 +86,61 @@ def compare(name, got, want, which):
         raise StepFailed(f"incorrect: {name}: {which} differs from the reference by up to {error:.3g}")
 
 
-def timed_runs(step, name, check):
-    """REPEATS medians of wall time for `run` requests (after one warm-up), verified if `check`."""
-    module = task(name)
-    times = []
-    for repeat in range(REPEATS + 1):
-        dims, seed, n = draw_dims(module, True), secrets.randbits(31), module.ITERATIONS
-        request = {"op": "run", "task": name, "dims": dims, "seed": seed, "iterations": n}
-        begun = time.perf_counter()
-        answer = step.ask(request, f"{name} run {repeat}")
-        elapsed = time.perf_counter() - begun
-        if repeat:
-            times.append(elapsed / n)
-        if not check:
-            continue
-        sums = answer.get("checksums") if isinstance(answer, dict) else None
-        if not isinstance(sums, list) or len(sums) != n:
-            raise StepFailed(f"malformed: {name} run {repeat} has no {n} checksums")
-        index = secrets.randbelow(n)
-        got = decode(step.ask({"op": "fetch", "index": index}), f"{name} fetch")
-        compare(name, got, reference_output(name, dims, seed, index, n), f"iteration {index} of a run")
-        claimed = sums[index]
-        actual = driver.checksum(got, driver.weights(got.numel(), seed))
-        scale = float(got.abs().sum()) * 1e-3 + 1e-3
-        if not isinstance(claimed, int | float) or not abs(claimed - actual) <= scale:
-            raise StepFailed(
-                f"incorrect: {name}: the checksum of iteration {index} does not match its output"
-            )
-    return times
-
-
-def checks(step, name):
+def checks(step, reference, name):
     module = task(name)
     for case in range(3):
         dims = module.DIMS if case == 0 else draw_dims(module, False)
-        seed = secrets.randbits(31)
-        got = decode(step.ask({"op": "check", "task": name, "dims": dims, "seed": seed}), f"{name} check")
-        compare(name, got, reference_output(name, dims, seed, 0, 1), f"check {case} {dims}")
+        request = {"op": "check", "task": name, "dims": dims, "seed": secrets.randbits(31)}
+        got = decode(step.ask(request, f"{name} check"), f"{name} check")
+        want = decode(reference.ask(request, f"{name} reference check"), "the reference")
+        compare(name, got, want, f"check {case} {dims}")
+
+
+def verify(step, reference, name, answer, request, which):
+    """One iteration of the run just answered, chosen now, against the reference's and its checksum."""
+    n = request["iterations"]
+    sums = answer.get("checksums") if isinstance(answer, dict) else None
+    if not isinstance(sums, list) or len(sums) != n:
+        raise StepFailed(f"malformed: {which} has no {n} checksums")
+    index = secrets.randbelow(n)
+    got = decode(step.ask({"op": "fetch", "index": index}, f"{which} fetch"), f"{which} fetch")
+    want = decode(reference.ask({"op": "fetch", "index": index}, f"{which} reference"), "the reference")
+    compare(name, got, want, f"iteration {index} of a run")
+    claimed = sums[index]
+    actual = driver.checksum(got, driver.weights(got.numel(), request["seed"]))
+    scale = float(got.abs().sum()) * 1e-3 + 1e-3
+    if not isinstance(claimed, int | float) or not abs(claimed - actual) <= scale:
+        raise StepFailed(f"incorrect: {name}: the checksum of iteration {index} does not match its output")
+
+
+def timed(side, request, which):
+    begun = time.perf_counter()
+    answer = side.ask(request, which)
+    return (time.perf_counter() - begun) / request["iterations"], answer
+
+
+def rounds(step, reference, name, until):
+    """(reference, candidate) seconds per iteration for each timed round, after the warm-up rounds.
+
+    MIN_ROUNDS always; more, up to MAX_ROUNDS, while the clock is before `until` (monotonic)."""
+    module = task(name)
+    out = []
+    for number in range(WARMUP_ROUNDS + MAX_ROUNDS):
+        if len(out) >= MIN_ROUNDS and len(out) % 2 == 0 and time.monotonic() > until:
+            break
+        request = {"op": "run", "task": name, "dims": draw_dims(module, True),
+                   "seed": secrets.randbits(31), "iterations": module.ITERATIONS}  # fmt: skip
+        which = f"{name} run {number}"
+        if number % 2:
+            cand, answer = timed(step, request, which)
+            ref, _ = timed(reference, request, f"{which} reference")
+        else:
+            ref, _ = timed(reference, request, f"{which} reference")
+            cand, answer = timed(step, request, which)
+        verify(step, reference, name, answer, request, which)
+        if number >= WARMUP_ROUNDS:
+            out.append((ref, cand))
+    return out
 
 
 def reference_folder(scratch: Path) -> Path:
@@ -125,41 +153,33 @@ def reference_folder(scratch: Path) -> Path:
     return folder
 
 
-def reference_times(folder, seconds, memory_mb, hidden):
-    step = CandidateStep(folder, "reference", seconds=seconds, memory_mb=memory_mb, hidden=hidden,
-                         entry="driver.py", max_answer_bytes=MAX_ANSWER)  # fmt: skip
-    with step:
-        return {name: timed_runs(step, name, False) for name in TASKS}
+def summary(times):
+    metrics = {}
+    for name, pairs in times.items():
+        metrics[f"reference_ms_{name}"] = statistics.median(ref for ref, _ in pairs) * 1e3
+        metrics[f"candidate_ms_{name}"] = statistics.median(cand for _, cand in pairs) * 1e3
+        metrics[f"speedup_{name}"] = statistics.median(ref / cand for ref, cand in pairs)
+    speedups = [metrics[f"speedup_{name}"] for name in times]
+    metrics["speedup"] = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
+    return metrics
 
 
 def grade(workspace: Path, seconds: float, memory_mb: int, hidden, entry: str, scratch: Path):
     begun = time.monotonic()
-    folder = reference_folder(scratch)
-    failures: list[str] = []
+    limits = {"seconds": seconds, "memory_mb": memory_mb, "hidden": hidden, "max_answer_bytes": MAX_ANSWER}
+    times: dict[str, list[tuple[float, float]]] = {}
     try:
-        before = reference_times(folder, seconds, memory_mb, hidden)
+        with (
+            CandidateStep(reference_folder(scratch), "reference", entry="driver.py", **limits) as ref_step,
+            CandidateStep(workspace, "predict", entry=entry, unit="answers", **limits) as step,
+        ):
+            reference = Reference(ref_step)
+            for left, name in zip(range(len(TASKS), 0, -1), TASKS, strict=True):
+                checks(step, reference, name)
+                share = (begun + TIMED_SHARE * seconds - time.monotonic()) / left
+                times[name] = rounds(step, reference, name, time.monotonic() + share)
     except StepFailed as failed:
-        raise RuntimeError(f"the reference failed: {failed}") from None
-    cand: dict[str, list[float]] = {}
-    step = CandidateStep(workspace, "predict", seconds=seconds, memory_mb=memory_mb, hidden=hidden,
-                         entry=entry, max_answer_bytes=MAX_ANSWER, unit="answers")  # fmt: skip
-    try:
-        with step:
-            for name in TASKS:
-                checks(step, name)
-                cand[name] = timed_runs(step, name, True)
-    except StepFailed as failed:
-        failures.append(str(failed))
-    if failures:
-        return {"valid": False, "value": None, "metrics": {}, "failures": failures}
-    after = reference_times(folder, seconds, memory_mb, hidden)
-    metrics = {}
-    for name in TASKS:
-        ref = statistics.median(before[name] + after[name])
-        metrics[f"reference_ms_{name}"] = ref * 1e3
-        metrics[f"speedup_{name}"] = ref / statistics.median(cand[name])
-    speedups = [metrics[f"speedup_{name}"] for name in TASKS]
-    value = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
-    metrics["speedup"] = value
-    return {"valid": True, "value": value, "metrics": metrics, "failures": [],
+        return {"valid": False, "value": None, "metrics": {}, "failures": [str(failed)]}
+    metrics = summary(times)
+    return {"valid": True, "value": metrics["speedup"], "metrics": metrics, "failures": [],
             "grade_seconds": round(time.monotonic() - begun, 2)}  # fmt: skip
