@@ -597,6 +597,36 @@ def cancel(proposal_id: str, campaign_id: str | None, nats_url: str | None, by: 
     _act(nats_url, campaign_id, "cancel", by=by, reason=reason, proposal_id=proposal_id)
 
 
+@main.command()
+@click.argument("text")
+@_campaign
+@_nats
+@_by
+def hint(text: str, campaign_id: str | None, nats_url: str | None, by: str) -> None:
+    """Give the Strategist a hint: the LLM brain reads TEXT; the builtin brain fixes the `name=value`
+    pairs in it (e.g. "model=mlp lags=48") in its next proposal."""
+    _act(nats_url, campaign_id, "hint", by=by, text=text)
+
+
+@main.command()
+@click.option(
+    "--config", "config_json", required=True, help='The parameter values, as JSON: \'{"model": "mlp"}\'.'
+)
+@click.option("--hypothesis", default="", help="What you expect, and why (recorded).")
+@_campaign
+@_nats
+@_by
+def propose(
+    config_json: str, hypothesis: str, campaign_id: str | None, nats_url: str | None, by: str
+) -> None:
+    """Run an experiment of your own: the Strategist proposes it like its own, or refuses it saying why."""
+    try:
+        config = json.loads(config_json)
+    except ValueError as err:
+        raise ConfigError(f"--config: not JSON ({err})") from None
+    _act(nats_url, campaign_id, "propose", by=by, config=config, reason=hypothesis)
+
+
 def _act(nats_url: str | None, campaign_id: str | None, name: str, **fields: Any) -> None:
     from shared.actions import act, action
     from shared.bus import Bus

@@ -12,9 +12,10 @@
     GET /api/campaigns/{id}/runs/{run}/code      the files a run graded, and their diff to its parent
     GET /api/campaigns/{id}/report               the data report (markdown) and its plots' names
     GET /api/campaigns/{id}/plots/{name}         one plot of the data report (PNG)
-    POST /api/campaigns/{id}/actions             {"action": "pause" | "resume" | "stop" | "cancel",
-                                                  "reason": ..., "proposal_id": ...}: published as an
-                                                  event recorded as the dashboard's --user
+    POST /api/campaigns/{id}/actions             {"action": "pause" | "resume" | "stop" | "cancel" |
+                                                  "hint" | "propose", "reason", "proposal_id", "text",
+                                                  "config"}: published as an event recorded as the
+                                                  dashboard's --user
 
 Every stream message's id is the log position it brings the page up to. A browser that reconnects sends
 it back as Last-Event-ID, and gets every line of the log after it, each once; a first connection gets
@@ -34,7 +35,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -179,8 +179,10 @@ async def _act(timeline: Timeline, bus: Bus | None, user: str, request: Request)
             by=user,
             reason=str(body.get("reason") or ""),
             proposal_id=body.get("proposal_id"),
+            text=str(body.get("text") or ""),
+            config=body.get("config"),
         )
-    except (ValueError, AttributeError, ConfigError, ValidationError) as err:
+    except (ValueError, AttributeError, ConfigError) as err:
         return JSONResponse({"error": str(err)}, 400)
     campaign_id = request.path_params["campaign_id"]
     try:

@@ -3,25 +3,65 @@ that say who did it: the dashboard's buttons and `alphalab pause|resume|stop|can
 
 An action the campaign cannot take (it finished, it is already paused, the card is already closed) is
 refused with the reason, before anything is published. What it then does is the services' part: the
-Strategist makes no proposal while paused and ends a campaign asked to stop; a Worker holds a proposal
-while paused and kills a run whose proposal is cancelled.
+Strategist makes no proposal while paused, ends a campaign asked to stop, proposes a submitted
+experiment (or refuses it, saying why) and weighs hints; a Worker holds a proposal while paused and
+kills a run whose proposal is cancelled.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
 from shared.bus import Bus
 from shared.errors import ConfigError
-from shared.events import CampaignPaused, CampaignResumed, CampaignStopRequested, Event, ProposalCancelled
+from shared.events import (
+    CampaignPaused,
+    CampaignResumed,
+    CampaignStopRequested,
+    Event,
+    HintGiven,
+    ProposalCancelled,
+    ProposalSubmitted,
+)
 from shared.projections import CampaignView
 from shared.projections.kanban import TERMINAL
 
-__all__ = ["Action", "act", "action", "refusal"]
+__all__ = ["NAMES", "Action", "act", "action", "refusal"]
 
-Action = CampaignPaused | CampaignResumed | CampaignStopRequested | ProposalCancelled
+Action = (
+    CampaignPaused
+    | CampaignResumed
+    | CampaignStopRequested
+    | ProposalCancelled
+    | HintGiven
+    | ProposalSubmitted
+)
+NAMES = ("pause", "resume", "stop", "cancel", "hint", "propose")
 
 
-def action(name: str, *, by: str, reason: str = "", proposal_id: str | None = None) -> Action:
-    """The event payload of an action named as an operator names it (pause, resume, stop, cancel)."""
+def action(
+    name: str,
+    *,
+    by: str,
+    reason: str = "",
+    proposal_id: str | None = None,
+    text: str = "",
+    config: dict[str, Any] | None = None,
+) -> Action:
+    """The event payload of an action as an operator names it (one of NAMES); a bad one is refused
+    (ConfigError naming the field)."""
+    try:
+        return _payload(name, by=by, reason=reason, proposal_id=proposal_id, text=text, config=config)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"{name}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _payload(
+    name: str, *, by: str, reason: str, proposal_id: str | None, text: str, config: dict[str, Any] | None
+) -> Action:
     if name == "pause":
         return CampaignPaused(by=by, reason=reason)
     if name == "resume":
@@ -32,7 +72,13 @@ def action(name: str, *, by: str, reason: str = "", proposal_id: str | None = No
         if not proposal_id:
             raise ConfigError("cancel: which proposal? (proposal_id)")
         return ProposalCancelled(proposal_id=proposal_id, reason=reason or f"cancelled by {by}", by=by)
-    raise ConfigError(f"action: {name!r} is not one of pause, resume, stop, cancel")
+    if name == "hint":
+        return HintGiven(by=by, text=text)
+    if name == "propose":
+        if not isinstance(config, dict):
+            raise ConfigError("propose: config must be a JSON object of parameter values")
+        return ProposalSubmitted(by=by, config=config, hypothesis=reason)
+    raise ConfigError(f"action: {name!r} is not one of {', '.join(NAMES)}")
 
 
 def refusal(view: CampaignView | None, asked: Action) -> str | None:

@@ -354,6 +354,15 @@ function renderProgress(progress, direction) {
 $("#travel").addEventListener("change", (e) => travelTo(Number(e.target.value)));
 $("#travel-at").addEventListener("change", (e) => travelTo(Number(e.target.value)));
 $("#live").addEventListener("click", backToLive);
+$("#give-hint").addEventListener("click", () => perform({ action: "hint", text: $("#hint-text").value }));
+$("#submit-proposal").addEventListener("click", () => {
+  let config;
+  try { config = JSON.parse($("#proposal-config").value); } catch (error) {
+    $("#action-result").textContent = `not JSON: ${error.message}`;
+    return;
+  }
+  perform({ action: "propose", config }); // #reason, if any, goes with it as the hypothesis
+});
 for (const button of document.querySelectorAll("#actions [data-action]")) {
   button.addEventListener("click", () => perform({ action: button.dataset.action }));
 }

@@ -123,8 +123,10 @@ def system_prompt(domain: Domain) -> str:
 
 
 def turn_prompt(view: CampaignView, domain: Domain, reason: str, number: int) -> str:
+    hints = "".join(f"- {hint.by}: {hint.text}\n" for _, hint in view.hints[-10:])
+    heard = f"Hints from the operators (latest last; weigh them):\n{hints}\n" if hints else ""
     return (
-        f"Strategist turn {number} ({reason}).\n\n{board(view, domain)}\n\n"
+        f"Strategist turn {number} ({reason}).\n\n{board(view, domain)}\n\n{heard}"
         "Propose the next experiments, revise the playbook if results taught something, then report."
     )
 

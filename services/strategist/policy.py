@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from services.strategist.lessons import derive_lessons, outcomes
-from services.strategist.search import SpaceParam, propose
+from services.strategist.search import SpaceParam, assignments, misfit, propose
 from shared.agents.budget import DEBRIEF_CAPS
 from shared.events import (
     BudgetExhausted,
@@ -21,6 +21,7 @@ from shared.events import (
     PlaybookRevised,
     ProposalCancelled,
     ProposalCreated,
+    SubmissionRefused,
 )
 from shared.live import Decision
 from shared.projections import CampaignView
@@ -53,6 +54,8 @@ def decide(view: CampaignView, space: Sequence[SpaceParam], *, workers: int, now
         return orders
     if view.paused is not None:  # by an operator: nothing new until resumed
         return []
+    if submitted := _submissions(view, space):  # the operators' own experiments first, under any brain
+        return submitted
     if view.brain == "llm":  # the model proposes and writes the playbook (see llm.py); the lab confirms
         return _confirm_only(view, workers)
     return [*_playbook(view, space, final=False), *_proposals(view, space, workers)]
@@ -87,6 +90,7 @@ def created(
     hypothesis: str = "",
     change: str = "",
     parent_digest: str | None = None,
+    answers: str | None = None,
 ) -> Decision:
     """The one way a proposal is made: its id and its seed are both its number, unique in the campaign.
 
@@ -103,6 +107,7 @@ def created(
         hypothesis=hypothesis,
         change=change,
         parent_digest=parent_digest,
+        answers=answers,
     )
     return Decision(f"{pid}-created", proposal)
 
@@ -194,6 +199,39 @@ def _interventions(view: CampaignView) -> list[Decision]:
     return decisions
 
 
+def _submissions(view: CampaignView, space: Sequence[SpaceParam]) -> list[Decision]:
+    """The operators' submissions not answered yet: each proposed as it stands, or refused saying why."""
+    decisions: list[Decision] = []
+    number, left = len(view.kanban.cards) + 1, view.proposals_left
+    for event_id, submitted in view.submissions:
+        if event_id in view.answered:
+            continue
+        why = misfit(dict(submitted.config), space) or (
+            None if left > 0 else "the experiment budget is spent"
+        )
+        if why is not None:
+            refused = SubmissionRefused(submission=event_id, reason=why)
+            decisions.append(Decision(f"refused-{event_id}", refused))
+            continue
+        rationale = f"proposed by {submitted.by}"
+        decisions.append(
+            created(
+                number, dict(submitted.config), rationale, hypothesis=submitted.hypothesis, answers=event_id
+            )
+        )
+        number, left = number + 1, left - 1
+    return [*experiment_started(view), *decisions] if decisions else []
+
+
+def _hint(view: CampaignView, space: Sequence[SpaceParam]) -> tuple[str, str, JsonObject] | None:
+    """The oldest hint not followed yet whose text fixes parameters: (its event id, rationale, values)."""
+    for event_id, hint in view.hints:
+        fixed = assignments(hint.text, space)
+        if event_id not in view.answered and fixed:
+            return event_id, f"following {hint.by}'s hint: {hint.text}", fixed
+    return None
+
+
 def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) -> list[Decision]:
     """Enough new proposals to keep every live worker busy, within the experiment budget."""
     limit = view.budget.limits.max_experiments
@@ -202,10 +240,11 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
         return []
     first = len(view.kanban.cards) + 1
     confirmations = confirmation_proposals(view, first, count)
-    planned: list[tuple[JsonObject, str]] = []
+    planned: list[tuple[JsonObject, str, str | None]] = []
     if len(confirmations) < count:
         tried = [o for _, o in outcomes(view)]
         startup = max(4, int(0.3 * (limit or 20)))
+        hint = _hint(view, space)
         configs = propose(
             space,
             tried,
@@ -213,12 +252,18 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
             count=count - len(confirmations),
             seed=first,
             startup=startup,
+            fixed=hint[2] if hint else None,
         )
         why = "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
-        planned += [(config, why) for config in configs]
+        planned += [(config, why, None) for config in configs]
+        if hint is not None:
+            planned[0] = (planned[0][0], hint[1], hint[0])
     decisions = experiment_started(view) + confirmations
     offset = first + len(confirmations)
-    decisions += [created(offset + index, config, why) for index, (config, why) in enumerate(planned)]
+    decisions += [
+        created(offset + index, config, why, answers=answers)
+        for index, (config, why, answers) in enumerate(planned)
+    ]
     return decisions
 
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from shared.events import Direction
 
-__all__ = ["Outcome", "SpaceParam", "distributions", "importances", "propose"]
+__all__ = ["Outcome", "SpaceParam", "assignments", "distributions", "importances", "misfit", "propose"]
 
 optuna.logging.set_verbosity(logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -66,8 +66,10 @@ def propose(
     count: int,
     seed: int,
     startup: int,
+    fixed: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """`count` new configurations: random for the first `startup` trials, TPE after that.
+    """`count` new configurations: random for the first `startup` trials, TPE after that; the first
+    with the `fixed` values (an operator's hint), the others sampled around them.
 
     Pending configurations are told to TPE as running trials (constant liar), so one batch spreads
     out instead of proposing the same point to every idle worker.
@@ -76,6 +78,8 @@ def propose(
         seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
     )
     study = _study(space, history, direction, sampler)
+    if fixed:
+        study.enqueue_trial(fixed, skip_if_exists=False)  # the first trial asked takes these values
     configs = []
     for _ in range(count):
         trial = study.ask()
@@ -125,6 +129,46 @@ def _study(
                 if p.name in params:
                     _suggest(trial, p)  # returns the enqueued value, recording it on the trial
     return study
+
+
+def misfit(config: dict[str, Any], space: Sequence[SpaceParam]) -> str | None:
+    """Why `config` is not a point of the search space (an unknown name, a value out of its range), or
+    None. Names it leaves out take the candidate's defaults."""
+    params = {p.name: p for p in space}
+    for name, value in config.items():
+        p = params.get(name)
+        if p is None:
+            return f"{name}: not a parameter of the search space ({', '.join(params)})"
+        if p.kind == "categorical":
+            if value not in (p.choices or []):
+                return f"{name}: {value!r} is not one of {p.choices}"
+            continue
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (p.kind == "int" and not isinstance(value, int)):
+            return f"{name}: {value!r} is not {'an integer' if p.kind == 'int' else 'a number'}"
+        if not float(p.low or 0) <= value <= float(p.high or 0):
+            return f"{name}: {value} is outside [{p.low:g}, {p.high:g}]"
+    return None
+
+
+def assignments(text: str, space: Sequence[SpaceParam]) -> dict[str, Any]:
+    """The `name=value` pairs in free text that fit the search space, each value as the space types it."""
+    found: dict[str, Any] = {}
+    for token in text.replace(",", " ").split():
+        name, sep, raw = token.partition("=")
+        param = next((p for p in space if p.name == name), None)
+        if not sep or param is None:
+            continue
+        if param.kind == "categorical":
+            value: Any = next((c for c in param.choices or [] if str(c) == raw), None)
+        else:
+            try:
+                value = int(raw) if param.kind == "int" else float(raw)
+            except ValueError:
+                continue
+        if value is not None and misfit({name: value}, space) is None:
+            found[name] = value
+    return found
 
 
 def _active(space: Sequence[SpaceParam], name: str, config: dict[str, Any]) -> bool:

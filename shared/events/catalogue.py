@@ -30,6 +30,7 @@ __all__ = [
     "HarnessRejected",
     "HarnessReviewed",
     "HarnessTested",
+    "HintGiven",
     "InterventionIssued",
     "Lesson",
     "LlmCallFinished",
@@ -41,11 +42,13 @@ __all__ = [
     "PlaybookRevised",
     "ProposalCancelled",
     "ProposalCreated",
+    "ProposalSubmitted",
     "RunAnalyzed",
     "RunFailed",
     "RunFinished",
     "RunStarted",
     "StallDetected",
+    "SubmissionRefused",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -226,6 +229,9 @@ class ProposalCreated(Payload):
     hypothesis: str = ""
     change: str = Field(default="", description="a code change for a worker to implement")
     parent_digest: Digest | None = Field(default=None, description="the candidate bundle to start from")
+    answers: str | None = Field(
+        default=None, max_length=256, description="the operator's submission or hint this proposal follows"
+    )
 
 
 class ProposalCancelled(Payload):
@@ -329,6 +335,32 @@ class CampaignStopRequested(Payload):
 
     by: str = Field(min_length=1, max_length=128)
     reason: str = ""
+
+
+class HintGiven(Payload):
+    """An operator's hint to the Strategist. The LLM brain's Strategist reads the text; the builtin
+    brain takes the `name=value` pairs in it (`model=mlp lags=48`) that fit the search space and fixes
+    them in its next proposal."""
+
+    by: str = Field(min_length=1, max_length=128)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ProposalSubmitted(Payload):
+    """An operator's own experiment: the Strategist numbers it and proposes it (its `answers` is this
+    event's id), to run like any other; or refuses it, saying why."""
+
+    by: str = Field(min_length=1, max_length=128)
+    config: dict[str, JsonValue]
+    hypothesis: str = Field(default="", max_length=4000)
+
+
+class SubmissionRefused(Payload):
+    """The Strategist's answer to a submission it cannot run (a configuration outside the search space,
+    no experiment left in the budget)."""
+
+    submission: str = Field(min_length=1, max_length=256, description="the proposal-submitted event's id")
+    reason: str
 
 
 # --- agents and their cost -------------------------------------------------------------------

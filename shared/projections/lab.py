@@ -26,16 +26,19 @@ from shared.events import (
     HarnessRejected,
     HarnessReviewed,
     HarnessTested,
+    HintGiven,
     InterventionIssued,
     LlmPlan,
     Payload,
     PhaseFinished,
     PlaybookRevised,
     ProposalCreated,
+    ProposalSubmitted,
     RunAnalyzed,
     RunFailed,
     RunFinished,
     StallDetected,
+    SubmissionRefused,
 )
 from shared.projections import budget, kanban, leaderboard, playbook
 
@@ -93,6 +96,9 @@ class CampaignView:
     decided_by: set[str] = field(default_factory=set)  # causation ids of proposals and playbooks
     paused: CampaignPaused | None = None  # by an operator, until resumed
     stop_requested: CampaignStopRequested | None = None  # by an operator: the Strategist ends it
+    hints: list[tuple[str, HintGiven]] = field(default_factory=list)  # (event id, hint), oldest first
+    submissions: list[tuple[str, ProposalSubmitted]] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set)  # hints and submissions a proposal or refusal answers
 
     def holds(self, proposal_id: str, run_id: str) -> bool:
         """Whether `run_id` is the latest attempt of a proposal still open to its result or analysis."""
@@ -186,8 +192,17 @@ def _fold_campaign(view: CampaignView, event: Event) -> None:
         case CampaignStarted(domain=domain, data=data, brain=brain, llm=llm):
             view.domain, view.data, view.status = domain, data, "running"
             view.brain, view.llm = brain, llm
-        case ProposalCreated() | PlaybookRevised() if event.causation_id:
-            view.decided_by.add(event.causation_id)
+        case ProposalCreated() | PlaybookRevised():
+            if event.causation_id:
+                view.decided_by.add(event.causation_id)
+            if isinstance(event.payload, ProposalCreated) and event.payload.answers:
+                view.answered.add(event.payload.answers)
+        case HintGiven() as hint:
+            view.hints.append((event.event_id, hint))
+        case ProposalSubmitted() as submission:
+            view.submissions.append((event.event_id, submission))
+        case SubmissionRefused(submission=submission):
+            view.answered.add(submission)
         case RunFailed(run_id=run_id, error=error):
             view.run_errors.append((run_id, error))
         case AgentTurn() as turn:
@@ -241,6 +256,9 @@ _VIEW_FOLDS: tuple[tuple[tuple[type[Payload], ...], _Fold], ...] = (
             CampaignPaused,
             CampaignResumed,
             CampaignStopRequested,
+            HintGiven,
+            ProposalSubmitted,
+            SubmissionRefused,
         ),
         _fold_campaign,
     ),
@@ -267,6 +285,11 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "status": view.status,
         "paused": view.paused.model_dump(mode="json") if view.paused else None,
         "stop_requested": view.stop_requested.model_dump(mode="json") if view.stop_requested else None,
+        "hints": [{"event_id": eid, **hint.model_dump(mode="json")} for eid, hint in view.hints],
+        "submissions": [
+            {"event_id": eid, "answered": eid in view.answered, **s.model_dump(mode="json")}
+            for eid, s in view.submissions
+        ],
         "explored": view.explored,
         "failure": view.failure,
         "experimented": view.experimented,

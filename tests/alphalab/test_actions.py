@@ -50,12 +50,19 @@ def test_operator_actions_are_events_naming_who_and_why(nats_server: EmbeddedNat
     assert alphalab("cancel", "p9", "--campaign", "c1").returncode == 2
     assert alphalab("cancel", "p0", "--by", "ada").returncode == 0
     assert alphalab("resume", "c1", "--by", "ada").returncode == 0
+    assert alphalab("hint", "try model=mlp", "--by", "ada").returncode == 0
+    proposed = alphalab("propose", "--config", '{"model": "mlp"}', "--hypothesis", "mlp wins", "--by", "ada")
+    assert proposed.returncode == 0, proposed.stderr
+    assert "not JSON" in alphalab("propose", "--config", "{model").stderr
+    assert "text" in alphalab("hint", "").stderr  # an empty hint is refused naming the field
     assert alphalab("stop", "c1", "--by", "ada", "--reason", "enough").returncode == 0
 
     acted = [e for e in _stream(nats_server.url) if getattr(e.payload, "by", "")]
     assert [e.type for e in acted] == [
-        "campaign-paused", "proposal-cancelled", "campaign-resumed", "campaign-stop-requested",
+        "campaign-paused", "proposal-cancelled", "campaign-resumed", "hint-given", "proposal-submitted",
+        "campaign-stop-requested",
     ]  # fmt: skip
+    assert acted[4].payload.config == {"model": "mlp"} and acted[4].payload.hypothesis == "mlp wins"
     assert {e.payload.by for e in acted} == {"ada"} and acted[0].payload.reason == "the GPU is needed"
     view = asyncio.run(_view(nats_server.url))
     assert view.kanban.cards["p0"].state == "cancelled" and view.stop_requested.reason == "enough"

@@ -70,6 +70,7 @@ EMITS: dict[str, set[str]] = {
         "budget-exhausted",
         "llm-call-finished",
         "agent-turn",
+        "submission-refused",
         "event-rejected",
     },
     "worker": {
@@ -97,7 +98,14 @@ EMITS: dict[str, set[str]] = {
         "phase-finished",
     },
     "supervisor": {"stall-detected", "intervention-issued", "event-rejected"},
-    "operator": {"campaign-paused", "campaign-resumed", "campaign-stop-requested", "proposal-cancelled"},
+    "operator": {
+        "campaign-paused",
+        "campaign-resumed",
+        "campaign-stop-requested",
+        "proposal-cancelled",
+        "hint-given",
+        "proposal-submitted",
+    },
     "cli": set(),
 }
 

@@ -99,4 +99,8 @@ def test_the_report_of_any_kind_holds_findings_baselines_and_plots() -> None:
         "## Association with outcome",
         "## Plots",
     ]
-    assert "| baseline | accuracy |\n" in report and "| majority | 0.55 |\n" in report and "![target.png](target.png)" in report
+    assert (
+        "| baseline | accuracy |\n" in report
+        and "| majority | 0.55 |\n" in report
+        and "![target.png](target.png)" in report
+    )

@@ -21,16 +21,19 @@ from shared.events import (
     HarnessAccepted,
     HarnessRejected,
     HarnessTested,
+    HintGiven,
     InterventionIssued,
     Payload,
     PhaseFinished,
     PlaybookRevised,
     ProposalCancelled,
     ProposalCreated,
+    ProposalSubmitted,
     RunAnalyzed,
     RunFailed,
     RunFinished,
     RunStarted,
+    SubmissionRefused,
 )
 from shared.projections import CampaignView, Lab, evolve, snapshot
 from shared.projections.verdict import judge
@@ -378,3 +381,44 @@ def test_an_operators_pause_holds_new_proposals_until_resumed_and_a_stop_ends_th
     cancelled = [d.payload.proposal_id for d in decisions if isinstance(d.payload, ProposalCancelled)]
     finished = [d.payload for d in decisions if isinstance(d.payload, CampaignFinished)]
     assert "p002" in cancelled and finished[0].reason == "stopped by ada: enough for today"
+
+
+def test_an_operators_submission_is_proposed_as_it_stands_or_refused_saying_why() -> None:
+    """A submission becomes the next numbered proposal (answering it), under either brain; one outside
+    the search space is refused; neither is answered twice."""
+    good = event(
+        ProposalSubmitted(by="ada", config={"model": "b", "x": 0.5}, hypothesis="b is underrated"), "c1"
+    )
+    bad = event(ProposalSubmitted(by="bob", config={"model": "c"}), "c1")
+    view = _view()
+    for step in (good, bad):
+        view = evolve(Lab(campaigns={"c1": view}), step).campaigns["c1"]
+    decisions = decide(view, SPACE, workers=1, now=EPOCH)
+    proposed = [d.payload for d in decisions if isinstance(d.payload, ProposalCreated)]
+    refused = [d.payload for d in decisions if isinstance(d.payload, SubmissionRefused)]
+    assert [(p.proposal_id, p.config, p.answers) for p in proposed] == [
+        ("p001", {"model": "b", "x": 0.5}, good.event_id)
+    ]
+    assert proposed[0].rationale == "proposed by ada" and proposed[0].hypothesis == "b is underrated"
+    assert refused[0].submission == bad.event_id and "'c' is not one of ['a', 'b']" in refused[0].reason
+    for decision in decisions:
+        view = evolve(Lab(campaigns={"c1": view}), event(decision.payload, "c1")).campaigns["c1"]
+    assert not any(
+        isinstance(d.payload, ProposalCreated) and d.payload.answers
+        for d in decide(view, SPACE, workers=1, now=EPOCH)
+    )
+
+
+def test_the_builtin_brain_follows_a_hint_that_names_parameters_in_its_next_proposal() -> None:
+    hint = event(HintGiven(by="ada", text="try model=b, x=0.9 please"), "c1")
+    view = evolve(Lab(campaigns={"c1": _view()}), hint).campaigns["c1"]
+    proposals = [
+        d.payload for d in decide(view, SPACE, workers=2, now=EPOCH) if isinstance(d.payload, ProposalCreated)
+    ]
+    followed = [p for p in proposals if p.answers == hint.event_id]
+    assert len(followed) == 1 and followed[0].config == {"model": "b", "x": 0.9}
+    assert followed[0].rationale == "following ada's hint: try model=b, x=0.9 please"
+    vague = evolve(
+        Lab(campaigns={"c1": _view()}), event(HintGiven(by="ada", text="be bold"), "c1")
+    ).campaigns["c1"]
+    assert not any(getattr(d.payload, "answers", None) for d in decide(vague, SPACE, workers=2, now=EPOCH))
