@@ -65,3 +65,16 @@ def test_a_tabular_adapter_runs_a_campaign_whose_data_report_fits_its_data(tmp_p
     assert "900 rows x 8 feature columns" in report and "target label: 3 classes" in report
     for misfit in ("sensor", "daily cycle", "timestamp"):
         assert misfit not in report.lower(), misfit
+
+
+def test_every_other_kind_writes_an_adapter_that_loads_and_prepares_a_workspace(tmp_path: Path) -> None:
+    for kind, name in (("text", "verse"), ("kernels", "fast"), ("timeseries", "meters")):
+        made = _alphalab("new-domain", name, "--kind", kind, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        adapter = load_domain(str(tmp_path / name))
+        assert adapter.name == name and adapter.manifest.data.kind == kind
+        workspace = tmp_path / f"{name}-workspace"
+        harness = [sys.executable, str(adapter.root / "harness.py"), "prepare", "--workspace", str(workspace)]
+        prepared = subprocess.run(harness, capture_output=True, text=True, timeout=120)
+        assert prepared.returncode == 0, prepared.stderr
+        assert any(workspace.iterdir())
