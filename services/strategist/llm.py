@@ -10,15 +10,14 @@ which the LLM brain keeps: a result counts by the harness and the noise rules wh
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field, JsonValue
 
 from services.strategist.policy import created, experiment_started
-from services.strategist.search import SpaceParam
+from services.strategist.search import check_config
 from shared.agents.board import OPEN, board, board_tool
 from shared.agents.loop import Caps
 from shared.agents.tools import Arguments, Tool, ToolOutput
@@ -233,6 +232,8 @@ def tools(view: Callable[[], CampaignView], domain: Domain, plan: Plan) -> list[
                 is_error=True,
             )
         problem = None if args.change else check_config(space, dict(args.config))
+        if problem is not None and problem.startswith("unknown parameter"):
+            problem += " (new ones need a code change)"
         parent = _parent_digest(current, args.parent)
         if problem is None and isinstance(parent, _Unknown):
             problem = (
@@ -292,25 +293,3 @@ def _parent_digest(view: CampaignView, parent: str) -> str | None | _Unknown:
         if not row.code_digest and parent in row.run_ids:
             return None
     return _Unknown()
-
-
-def check_config(space: Sequence[SpaceParam], config: dict[str, Any]) -> str | None:
-    """Why `config` is outside the search space (None if it fits). A code change may widen the space,
-    so only a proposal without one is checked."""
-    params = {p.name: p for p in space}
-    for name, value in config.items():
-        p = params.get(name)
-        if p is None:
-            return f"unknown parameter {name!r}; known: {', '.join(params)} (new ones need a code change)"
-        if p.kind == "categorical":
-            if value not in (p.choices or ()):
-                return f"{name}={value!r} is not one of {list(p.choices or ())}"
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (p.kind == "int" and not isinstance(value, int))
-        ):
-            return f"{name} must be {'an integer' if p.kind == 'int' else 'a number'}"
-        elif not (float(p.low or 0) <= value <= float(p.high or 0)):
-            return f"{name}={value} is outside [{p.low}, {p.high}]"
-    return None

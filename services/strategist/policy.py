@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from services.strategist.lessons import derive_lessons, outcomes
-from services.strategist.search import SpaceParam, assignments, misfit, propose
+from services.strategist.search import SpaceParam, assignments, check_config, propose
 from shared.agents.budget import DEBRIEF_CAPS
 from shared.events import (
     BudgetExhausted,
@@ -206,9 +206,8 @@ def _submissions(view: CampaignView, space: Sequence[SpaceParam]) -> list[Decisi
     for event_id, submitted in view.submissions:
         if event_id in view.answered:
             continue
-        why = misfit(dict(submitted.config), space) or (
-            None if left > 0 else "the experiment budget is spent"
-        )
+        why = check_config(space, dict(submitted.config))
+        why = why or (None if left > 0 else "the experiment budget is spent")
         if why is not None:
             refused = SubmissionRefused(submission=event_id, reason=why)
             decisions.append(Decision(f"refused-{event_id}", refused))

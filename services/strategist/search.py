@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from shared.events import Direction
 
-__all__ = ["Outcome", "SpaceParam", "assignments", "distributions", "importances", "misfit", "propose"]
+__all__ = ["Outcome", "SpaceParam", "assignments", "check_config", "distributions", "importances", "propose"]
 
 optuna.logging.set_verbosity(logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -131,23 +131,25 @@ def _study(
     return study
 
 
-def misfit(config: dict[str, Any], space: Sequence[SpaceParam]) -> str | None:
+def check_config(space: Sequence[SpaceParam], config: dict[str, Any]) -> str | None:
     """Why `config` is not a point of the search space (an unknown name, a value out of its range), or
-    None. Names it leaves out take the candidate's defaults."""
+    None if it is one. Names it leaves out take the candidate's defaults."""
     params = {p.name: p for p in space}
     for name, value in config.items():
         p = params.get(name)
         if p is None:
-            return f"{name}: not a parameter of the search space ({', '.join(params)})"
+            return f"unknown parameter {name!r}; known: {', '.join(params)}"
         if p.kind == "categorical":
-            if value not in (p.choices or []):
-                return f"{name}: {value!r} is not one of {p.choices}"
-            continue
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if not numeric or (p.kind == "int" and not isinstance(value, int)):
-            return f"{name}: {value!r} is not {'an integer' if p.kind == 'int' else 'a number'}"
-        if not float(p.low or 0) <= value <= float(p.high or 0):
-            return f"{name}: {value} is outside [{p.low:g}, {p.high:g}]"
+            if value not in (p.choices or ()):
+                return f"{name}={value!r} is not one of {list(p.choices or ())}"
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (p.kind == "int" and not isinstance(value, int))
+        ):
+            return f"{name} must be {'an integer' if p.kind == 'int' else 'a number'}"
+        elif not (float(p.low or 0) <= value <= float(p.high or 0)):
+            return f"{name}={value} is outside [{p.low}, {p.high}]"
     return None
 
 
@@ -166,7 +168,7 @@ def assignments(text: str, space: Sequence[SpaceParam]) -> dict[str, Any]:
                 value = int(raw) if param.kind == "int" else float(raw)
             except ValueError:
                 continue
-        if value is not None and misfit({name: value}, space) is None:
+        if value is not None and check_config(space, {name: value}) is None:
             found[name] = value
     return found
 
