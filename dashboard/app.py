@@ -2,6 +2,7 @@
 
     GET /                                        the page (static/index.html)
     GET /api/campaigns                           every campaign, newest first
+    GET /api/campaigns/stream                    server-sent events: that list, again on every change
     GET /api/campaigns/{id}[?at=N | ?time=ISO]   the campaign page, now or as of position N / a time
     GET /api/campaigns/{id}/cards/{proposal}     one card in full (same ?at=)
     GET /api/campaigns/{id}/events?before=N      older lines of the event log (newest first)
@@ -80,6 +81,7 @@ def create_app(
         routes=[
             Route("/", lambda request: FileResponse(STATIC / "index.html")),
             Route("/api/campaigns", partial(_campaigns, timeline, origin)),
+            Route("/api/campaigns/stream", partial(_campaigns_stream, timeline)),
             Route(campaign, partial(_page, timeline)),
             Route(campaign + "/cards/{proposal_id}", partial(_card, timeline)),
             Route(campaign + "/events", partial(_older, timeline)),
@@ -105,6 +107,22 @@ def create_app(
 async def _campaigns(timeline: Timeline, origin: str, request: Request) -> Response:
     listed = pages.campaigns(timeline.at(timeline.position))
     return _json({"position": timeline.position, "source": origin, "campaigns": listed})
+
+
+async def _campaigns_stream(timeline: Timeline, request: Request) -> Response:
+    async def messages() -> AsyncIterator[str]:
+        sent = -1
+        while True:
+            if timeline.position != sent:
+                sent = timeline.position
+                yield _message(sent, {"campaigns": pages.campaigns(timeline.at(sent))})
+                await asyncio.sleep(_COALESCE_S * 5)  # a list of campaigns changes slowly
+            if not await timeline.changed_after(sent, _KEEPALIVE_S):
+                yield ": keepalive\n\n"
+
+    return StreamingResponse(
+        messages(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def _page(timeline: Timeline, request: Request) -> Response:

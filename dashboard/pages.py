@@ -9,9 +9,11 @@ only the values it does not have yet.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from dashboard.cards import Detail
+from dashboard.chronicle import Story
 from dashboard.timeline import Moment
 from shared.events import Event
 from shared.projections import CampaignView
@@ -32,6 +34,7 @@ __all__ = [
 COLUMNS = ("proposed", "running", "finished", "failed", "analyzed", "cancelled", "dead")
 CARDS_PER_COLUMN = 50
 ROWS = 40
+SPEND_POINTS = 500
 _HEADLINE_CHARS = 200
 
 
@@ -85,6 +88,7 @@ def campaign_page(moment: Moment, campaign_id: str, plotted: int = 0) -> dict[st
         "kanban": _kanban(view, details),
         "leaderboard": _leaderboard(board),
         "progress": _progress(board, plotted),
+        "timeline": _timeline(moment.chronicle.campaigns.get(campaign_id)),
         "playbook": {
             "revision": view.playbook.revision,
             "lessons": [lesson.model_dump(mode="json") for lesson in view.playbook.lessons],
@@ -228,6 +232,29 @@ def _progress(board: Leaderboard, start: int) -> dict[str, Any]:
         "values": [float(f"{graded.value:.6g}") for graded in board.history[start:]],
         "baseline": baseline.mean if baseline else None,
     }
+
+
+def _timeline(story: Story | None) -> dict[str, Any]:
+    """The phases and the spend, in seconds since the campaign started (spend thinned to SPEND_POINTS)."""
+    if story is None or story.started_at is None:
+        return {"phases": [], "spend": []}
+    start = story.started_at
+
+    def since(moment: datetime) -> float:
+        return round((moment - start).total_seconds(), 2)
+
+    step = max(1, len(story.spend) // SPEND_POINTS)
+    thinned = story.spend[::step] + (
+        [story.spend[-1]] if story.spend and (len(story.spend) - 1) % step else []
+    )
+    return {
+        "phases": [
+            {"phase": p.name, "start": since(p.started_at),
+             "end": since(p.finished_at) if p.finished_at else None, "outcome": p.outcome}
+            for p in story.phases
+        ],
+        "spend": [[since(s.at), round(s.usd, 6), s.tokens] for s in thinned],
+    }  # fmt: skip
 
 
 def _budget(view: CampaignView) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from dashboard import cards
+from dashboard import cards, chronicle
 from shared.events import Event
 from shared.projections import Lab, evolve
 from shared.replay import gc_paused
@@ -24,11 +24,12 @@ __all__ = ["Moment", "Timeline"]
 
 @dataclass(frozen=True, slots=True)
 class Moment:
-    """The lab as of one position: its projections and its cards' details."""
+    """The lab as of one position: its projections, its cards' details and its campaigns' chronicles."""
 
     position: int
     lab: Lab
     details: cards.Details
+    chronicle: chronicle.Chronicle
 
 
 class Timeline:
@@ -36,6 +37,7 @@ class Timeline:
         self.events: list[Event] = []
         self.lab = Lab()
         self.details = cards.Details()
+        self.chronicle = chronicle.Chronicle()
         self._positions: dict[str, list[int]] = {}  # campaign id -> the positions of its events
         self._changed = asyncio.Event()
         self._travelled: Moment | None = None
@@ -52,6 +54,7 @@ class Timeline:
         self.events.append(event)
         self.lab = evolve(self.lab, event)
         self.details = cards.evolve(self.details, event)
+        self.chronicle = chronicle.evolve(self.chronicle, event)
         self._positions.setdefault(event.campaign_id, []).append(len(self.events))
         self._changed.set()
         self._changed = asyncio.Event()
@@ -80,13 +83,14 @@ class Timeline:
         """The lab as it was right after the event at `position` (clamped to the log)."""
         position = max(0, min(position, self.position))
         if position == self.position:
-            return Moment(position, self.lab, self.details)
+            return Moment(position, self.lab, self.details, self.chronicle)
         if self._travelled is not None and self._travelled.position == position:
             return self._travelled
-        lab, details = Lab(), cards.Details()
+        lab, details, told = Lab(), cards.Details(), chronicle.Chronicle()
         with gc_paused():
             for event in self.events[:position]:
                 lab = evolve(lab, event)
                 details = cards.evolve(details, event)
-        self._travelled = Moment(position, lab, details)
+                told = chronicle.evolve(told, event)
+        self._travelled = Moment(position, lab, details, told)
         return self._travelled

@@ -45,11 +45,18 @@ async function route() {
   else openCampaigns();
 }
 
-async function openCampaigns() {
+function openCampaigns() {
   $("#campaigns-view").hidden = false;
   $("#campaign-view").hidden = true;
   $("#where").textContent = "";
-  const { campaigns } = await fetchJson("/api/campaigns");
+  const source = new EventSource("/api/campaigns/stream");
+  source.onopen = () => { $("#connection").textContent = state.origin; };
+  source.onerror = () => { $("#connection").textContent = "reconnecting…"; };
+  source.onmessage = (message) => listCampaigns(JSON.parse(message.data).campaigns);
+  state.source = source;
+}
+
+function listCampaigns(campaigns) {
   const body = $("#campaigns tbody");
   body.replaceChildren(...campaigns.map((c) => {
     const row = el("tr", { "data-campaign": c.campaign_id },
@@ -163,6 +170,7 @@ function render(page, travelledTo) {
   renderKanban(page);
   renderLeaderboard(page.leaderboard);
   renderProgress(page.progress, page.leaderboard.direction);
+  renderTimeline(page.timeline, page.budget.elapsed_seconds);
   $("#playbook-revision").textContent = page.playbook.revision ? `revision ${page.playbook.revision}` : "";
   $("#playbook").replaceChildren(...page.playbook.lessons.map((lesson) => el("li", {}, lesson.text, " ", ...runLinks(lesson.run_ids))));
 }
@@ -304,14 +312,47 @@ function renderLeaderboard(board) {
   $("#leaderboard-more").textContent = board.total > board.rows.length ? `${board.total - board.rows.length} more rows` : "";
 }
 
+function shape(tag, attributes, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderTimeline(timeline, elapsed) {
+  // Phases as bars on one lane, the cumulative model spend (USD) as a line above; seconds since start.
+  const svg = $("#timeline");
+  svg.replaceChildren();
+  const ends = timeline.phases.map((p) => p.end ?? elapsed).concat(timeline.spend.map((s) => s[0]), [elapsed, 1]);
+  const span = ends.reduce((a, b) => Math.max(a, b));
+  const [left, right] = [60, 1190];
+  const x = (t) => left + (t / span) * (right - left);
+  const colours = { explore: "#8e6cbf", harness: "#c08a00", experiment: "#2356a8", report: "#1f7a4a", adapter: "#6b7075" };
+  for (const p of timeline.phases) {
+    const end = p.end ?? elapsed;
+    svg.append(shape("rect", { x: x(p.start), y: 120, width: Math.max(2, x(end) - x(p.start)), height: 24,
+      fill: colours[p.phase] || "#999", "data-phase": p.phase }, undefined));
+    svg.lastChild.append(shape("title", {}, `${p.phase}: ${seconds(p.start)} – ${p.end === null ? "now" : seconds(p.end)} ${p.outcome}`));
+    svg.append(shape("text", { x: x(p.start) + 4, y: 137, "font-size": 12, fill: "#fff" }, p.phase));
+  }
+  svg.append(shape("text", { x: left - 6, y: 137, "text-anchor": "end", "font-size": 11, fill: "#6b7075" }, "phases"));
+  svg.append(shape("text", { x: right, y: 162, "text-anchor": "end", "font-size": 11, fill: "#6b7075" },
+    `${seconds(span)} since the campaign started`));
+  if (!timeline.spend.length) {
+    svg.append(shape("text", { x: left, y: 60, "font-size": 12, fill: "#6b7075" }, "no model calls (the builtin brain)"));
+    return;
+  }
+  const top = timeline.spend[timeline.spend.length - 1];
+  const y = (usd) => 105 - (usd / (top[1] || 1)) * 95;
+  const path = timeline.spend.map(([t, usd], i) => `${i ? "L" : "M"}${x(t)},${y(usd)}`).join("");
+  svg.append(shape("path", { d: path, fill: "none", stroke: "#b3261e", "stroke-width": 2, "data-series": "usd" }));
+  svg.append(shape("text", { x: left - 6, y: 14, "text-anchor": "end", "font-size": 11, fill: "#6b7075" }, `$${top[1].toFixed(2)}`));
+  svg.append(shape("text", { x: x(top[0]) - 4, y: y(top[1]) - 4, "text-anchor": "end", "font-size": 11, fill: "#b3261e" },
+    `$${top[1].toFixed(3)}, ${top[2].toLocaleString()} tokens`));
+}
+
 function renderProgress(progress, direction) {
   const svg = $("#progress");
-  const ns = "http://www.w3.org/2000/svg";
-  const shape = (tag, attributes) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
-    return node;
-  };
   const values = progress.values;
   svg.replaceChildren();
   if (!values.length) {

@@ -54,8 +54,8 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
         ):
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(dashboard.url + "/")  # opened early: the campaign's row is pushed when it starts
             campaign_id = _campaign_id(dashboard)
-            page.goto(dashboard.url + "/")
             page.locator(f'tr[data-campaign="{campaign_id}"]').click()
             expect(page.locator("#connection")).to_have_text("live")
 
@@ -121,6 +121,8 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
             expect(page.locator("#connection")).to_have_text("from the ledger")
             assert _leaderboard(page) == live_rows
             expect(page.locator("#progress [data-series=best]")).to_have_count(1)
+            for phase in ("explore", "harness", "experiment"):
+                expect(page.locator(f"#timeline [data-phase={phase}]")).to_have_count(1)
             assert "from the ledger" in audit.log.read_text()
             expect(page.locator("#actions")).to_be_hidden()  # an audit only reads
         with Ledger(home / "ledger.duckdb", read_only=True) as ledger:

@@ -173,6 +173,7 @@ def _dashboard_shows_the_transcript_and_the_diff(
         )
         expect(page.locator("#playbook a.run").first).to_be_visible()  # lessons link to the runs they cite
         expect(page.locator("#report pre")).to_contain_text("Data report")
+        expect(page.locator("#timeline [data-series=usd]")).to_have_count(1)  # the models' spend over time
 
 
 @pytest.mark.timeout(600)
