@@ -268,12 +268,21 @@ def _run(
 @click.argument("campaign_id", required=False)
 @_workers
 @_home
-def resume(campaign_id: str | None, workers: int, home: Path | None) -> None:
-    """Bring the lab back after an interruption (Ctrl-C, a crash, a power loss) and run CAMPAIGN
-    (default: the latest unfinished one) to its end from its event log: nothing is lost or run twice."""
+@_nats
+@click.option(
+    "--by", default=lambda: getpass.getuser(), show_default="your login", help="Who resumes a pause."
+)
+def resume(campaign_id: str | None, workers: int, home: Path | None, nats_url: str | None, by: str) -> None:
+    """Make CAMPAIGN go on: one an operator paused (the lab at --nats-url / $ALPHALAB_NATS_URL is
+    running), or one whose lab was interrupted (Ctrl-C, a crash, a power loss), brought back and run
+    to its end from its event log (default: the latest unfinished one); nothing is lost or run twice."""
     from alphalab.campaign import resume_campaign
 
-    settings = Settings.load(home=home)
+    settings = Settings.load(home=home, nats_url=nats_url)
+    paused = _paused_campaign(settings.nats_url, campaign_id) if settings.nats_url else None
+    if paused is not None:
+        _act(settings.nats_url, paused, "resume", by=by)
+        return
     console = _campaign_console()
     result = resume_campaign(settings, campaign_id, workers=workers, console=console)
     _report(result, settings, console, None)
@@ -562,9 +571,8 @@ def dashboard(
 
 # --- operator actions ------------------------------------------------------------------------
 
-_OPERATOR_ACTIONS = {
+_OPERATOR_ACTIONS = {  # `alphalab resume` is its own command: it also brings an interrupted lab back
     "pause": "Pause a running campaign: no new proposal or run until `alphalab resume`.",
-    "resume": "Resume a paused campaign.",
     "stop": "End a running campaign now (the Strategist finishes it, naming you).",
 }
 
@@ -625,6 +633,30 @@ def propose(
     except ValueError as err:
         raise ConfigError(f"--config: not JSON ({err})") from None
     _act(nats_url, campaign_id, "propose", by=by, config=config, reason=hypothesis)
+
+
+def _paused_campaign(nats_url: str, campaign_id: str | None) -> str | None:
+    """The campaign (CAMPAIGN, or else the latest paused one) that the lab at `nats_url` holds paused;
+    None if none is, or if no lab answers there (then `resume` brings the lab back instead)."""
+    from shared.bus import Bus
+    from shared.errors import NatsUnavailable
+    from shared.live import fold_stream
+
+    async def look() -> str | None:
+        try:
+            bus = await Bus.connect(nats_url, Producer(service="cli", instance="resume"), connect_timeout=2)
+        except NatsUnavailable:
+            return None
+        try:
+            lab = await fold_stream(bus, campaign_id=campaign_id)
+        finally:
+            await bus.close()
+        paused = [
+            cid for cid, view in lab.campaigns.items() if view.paused is not None and view.status == "running"
+        ]
+        return paused[-1] if paused else None
+
+    return asyncio.run(look())
 
 
 def _act(nats_url: str | None, campaign_id: str | None, name: str, **fields: Any) -> None:
