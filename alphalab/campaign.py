@@ -46,11 +46,19 @@ from shared.events import (
     subject_for,
 )
 from shared.heartbeat import alive
+from shared.inputs import ship
 from shared.live import LiveProjection, fold_stream
 from shared.projections import CampaignView, snapshot
 from shared.settings import Settings
 
-__all__ = ["CampaignInterrupted", "CampaignResult", "resume_campaign", "run_campaign"]
+__all__ = [
+    "CampaignInterrupted",
+    "CampaignResult",
+    "announce",
+    "new_campaign",
+    "resume_campaign",
+    "run_campaign",
+]
 
 AGENTS = ("explorer", "strategist", "supervisor")
 _GRACE_S = 180.0  # beyond the campaign's time budget, before the CLI gives up watching
@@ -87,7 +95,25 @@ def run_campaign(
     brain: Brain | None = None,
 ) -> CampaignResult:
     """Run a campaign on `domain_ref` (a built-in name or an adapter folder) to its end."""
-    brain = brain or Brain()
+    campaign_id, start = new_campaign(
+        domain_ref,
+        data=data,
+        experiments=experiments,
+        brain=brain or Brain(),
+        unsafe_no_sandbox=unsafe_no_sandbox,
+    )
+    return _run(settings, campaign_id, start, workers, console, on_tick)
+
+
+def new_campaign(
+    domain_ref: str,
+    *,
+    data: str | None,
+    experiments: int | None,
+    brain: Brain,
+    unsafe_no_sandbox: bool = False,
+) -> tuple[str, CampaignStarted]:
+    """A new campaign's id and its `campaign-started`, from the adapter's manifest and the options."""
     domain = load_domain(domain_ref)
     budget = domain.manifest.budget
     campaign_id = f"{domain.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -111,7 +137,19 @@ def run_campaign(
         unsafe_no_sandbox=unsafe_no_sandbox,
         deterministic=domain.manifest.deterministic,
     )
-    return _run(settings, campaign_id, start, workers, console, on_tick)
+    return campaign_id, start
+
+
+async def announce(bus: Bus, campaign_id: str, start: CampaignStarted) -> None:
+    """Ship the campaign's adapter and data file to the blob store, then publish its start naming them
+    by digest: from here on no service reads the operator's paths (see shared.inputs)."""
+    shipped = await ship(bus.blobs, load_domain(start.domain), start.data)
+    start = start.model_copy(
+        update={"adapter_digest": shipped.adapter_digest, "data_digest": shipped.data_digest}
+    )
+    await bus.publish(
+        Event.new(start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started")
+    )
 
 
 def _wall_seconds(brain: Brain, budget: Budget, experiments: int) -> float:
@@ -189,11 +227,7 @@ async def _campaign(
     await projection.start()
     try:
         if start is not None:
-            await bus.publish(
-                Event.new(
-                    start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started"
-                )
-            )
+            await announce(bus, campaign_id, start)
         await projection.settle()
         if campaign_id not in projection.lab.campaigns:
             raise ConfigError(f"campaign {campaign_id!r} has no events in this lab's event log")

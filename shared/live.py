@@ -14,10 +14,11 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from shared.bus import STREAM, Bus, bus_away
-from shared.domain import Domain, load_domain
-from shared.errors import MalformedEvent, NatsUnavailable
+from shared.domain import Domain
+from shared.errors import ConfigError, MalformedEvent, NatsUnavailable
 from shared.events import SUBJECT_PREFIX, Event, Payload, decode
 from shared.heartbeat import Heartbeat
+from shared.inputs import Inputs
 from shared.projections import CampaignView, Lab, evolve
 
 __all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions", "running_campaigns"]
@@ -171,18 +172,18 @@ async def follow(
         await projection.stop()
 
 
-def running_campaigns(lab: Lab) -> list[tuple[CampaignView, Domain]]:
-    """The campaigns still running, each with its domain adapter (read once per process, not per tick)."""
-    return [
-        (view, _adapter(view.domain))
-        for view in lab.campaigns.values()
-        if view.status == "running" and view.domain
-    ]
-
-
-@functools.cache
-def _adapter(reference: str) -> Domain:
-    return load_domain(reference)
+async def running_campaigns(lab: Lab, inputs: Inputs) -> list[tuple[CampaignView, Domain]]:
+    """The campaigns still running, each with its domain adapter (resolved once per process). One whose
+    adapter cannot be had is passed over (Inputs logs why): the explorer fails it, ending the campaign."""
+    running = []
+    for view in lab.campaigns.values():
+        if view.status != "running" or not view.domain:
+            continue
+        try:
+            running.append((view, (await inputs.resolve(view)).domain))
+        except ConfigError:
+            continue
+    return running
 
 
 async def publish_decisions(

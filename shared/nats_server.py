@@ -38,8 +38,17 @@ class EmbeddedNats:
     same port and store, so clients reconnect to it and find their streams and consumers as they were.
     """
 
-    def __init__(self, store_dir: Path, *, startup_timeout: float = 15.0, port: int | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        startup_timeout: float = 15.0,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        """`host` is the address it listens on: loopback unless other hosts must reach it."""
         self.store_dir = store_dir
+        self.host = host
         self.log_path = store_dir / "nats-server.log"
         self.url = ""
         self.port = port
@@ -54,7 +63,7 @@ class EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text("")
         port = str(self.port) if self.port is not None else "-1"
-        command = [find_binary(), "-js", "-a", "127.0.0.1", "-p", port, "-sd", str(self.store_dir)]
+        command = [find_binary(), "-js", "-a", self.host, "-p", port, "-sd", str(self.store_dir)]
         # Logging to a file (not a pipe nobody drains) keeps a chatty server from blocking on stderr;
         # its own session keeps a Ctrl-C at the terminal from killing it before services drain.
         self._process = subprocess.Popen(
@@ -65,7 +74,7 @@ class EmbeddedNats:
             start_new_session=True,
         )
         self.port = self._wait_for_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        self.url = f"nats://{self.host}:{self.port}"
         log.info("nats_started", url=self.url, store=str(self.store_dir), pid=self._process.pid)
         return self.url
 

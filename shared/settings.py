@@ -41,6 +41,11 @@ class Settings(BaseModel):
     def nats_dir(self) -> Path:
         return self.home / "nats"
 
+    @property
+    def inputs_cache(self) -> Path:
+        """Where this host keeps campaigns' adapters and data files, resolved from the blob store."""
+        return self.home / "cache"
+
     @classmethod
     def load(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
         """Settings from `environ`, with non-None `overrides` (from CLI flags) taking precedence."""

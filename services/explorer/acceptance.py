@@ -24,6 +24,7 @@ from shared.events import (
     Payload,
 )
 from shared.grading import Check, evaluate
+from shared.inputs import Resolved
 from shared.sandbox import isolation
 from shared.settings import Settings
 
@@ -36,7 +37,7 @@ HONEST = "honest-candidate"
 log = structlog.get_logger(__name__)
 
 
-def review(domain: Domain, campaign: CampaignStarted) -> HarnessReviewed:
+def review(domain: Domain, campaign: CampaignStarted, data: str | None) -> HarnessReviewed:
     """The builtin critic: what can be said of the harness without running it."""
     findings: list[str] = []
     failed = False
@@ -46,7 +47,7 @@ def review(domain: Domain, campaign: CampaignStarted) -> HarnessReviewed:
             f"fail: the harness {harness} is among the candidate's files, which a candidate changes"
         )
         failed = True
-    held_out = domain.held_out(campaign.data)
+    held_out = domain.held_out(data)
     if held_out:
         findings.append(f"held-out data masked from candidates: {', '.join(str(p) for p in held_out)}")
     else:
@@ -64,14 +65,16 @@ def review(domain: Domain, campaign: CampaignStarted) -> HarnessReviewed:
     )
 
 
-async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) -> list[Payload]:
+async def accept(
+    campaign: CampaignStarted, inputs: Resolved, scratch: Path, baselines: set[str]
+) -> list[Payload]:
     """The review, the test of the harness and its acceptance or rejection, in that order.
 
     `baselines` are the names of the baselines the harness graded during exploration.
     """
-    domain = load_domain(campaign.domain)
+    domain, data = inputs.domain, inputs.data
     digest = domain.harness_digest()
-    reviewed = review(domain, campaign)
+    reviewed = review(domain, campaign, data)
     copy = load_domain(str(shutil.copytree(domain.root, scratch / "adapter")))
     budget = copy.manifest.budget.model_copy(
         update={
@@ -81,7 +84,7 @@ async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) 
     )
     outcomes: dict[str, str] = {}
     failed: list[str] = []
-    honest = await evaluate(copy, scratch / HONEST, data=campaign.data)
+    honest = await evaluate(copy, scratch / HONEST, data=data)
     outcomes[HONEST] = f"valid, graded {honest.value:.6g}" if honest.valid else _reasons(honest.failures)
     if honest.valid and (mismatch := _unlike_manifest(domain, honest.metrics)):
         failed.append(f"{HONEST} metrics")
@@ -90,7 +93,7 @@ async def accept(campaign: CampaignStarted, scratch: Path, baselines: set[str]) 
         failed.append(f"baseline {name}")
         outcomes[f"baseline {name}"] = "the harness did not grade it"
     if honest.valid:
-        stopped = await _attack(copy, scratch, budget, campaign.data, outcomes)
+        stopped = await _attack(copy, scratch, budget, data, outcomes)
         failed += [name for name, ok in stopped.items() if not ok]
     else:
         # Every hack is built on the adapter's own candidate: with that broken, each would fail for the

@@ -11,8 +11,9 @@ from pathlib import Path
 from services.explorer.document import render
 from services.explorer.harness import Exported, fetch
 from services.explorer.profiles import Profile, profile
-from shared.domain import Data, load_domain
+from shared.domain import Data
 from shared.events import BaselineEvaluated, CampaignStarted
+from shared.inputs import Resolved
 
 __all__ = ["Exploration", "analyse", "baseline_finding", "explore"]
 
@@ -25,11 +26,11 @@ class Exploration:
     baselines: tuple[BaselineEvaluated, ...]
 
 
-async def explore(campaign: CampaignStarted) -> Exploration:
+async def explore(campaign: CampaignStarted, inputs: Resolved) -> Exploration:
     """Ask the harness for the training data and baselines, then describe them (off the event loop)."""
     with tempfile.TemporaryDirectory(prefix="alphalab-explore-") as scratch:
-        exported, baselines = await fetch(campaign, Path(scratch))
-    data = load_domain(campaign.domain).manifest.data
+        exported, baselines = await fetch(inputs, Path(scratch))
+    data = inputs.domain.manifest.data
     return await asyncio.to_thread(analyse, campaign, exported, baselines, data)
 
 

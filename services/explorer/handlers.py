@@ -20,7 +20,6 @@ from nats.js.errors import NotFoundError
 from services.explorer.acceptance import accept
 from services.explorer.explore import Exploration, explore
 from shared.bus import STREAM, Bus, Delivery, bus_away
-from shared.domain import load_domain
 from shared.errors import ConfigError, MalformedEvent
 from shared.events import (
     SUBJECT_PREFIX,
@@ -37,6 +36,7 @@ from shared.events import (
     subject_for,
 )
 from shared.heartbeat import Heartbeat
+from shared.inputs import Inputs
 from shared.periodic import every
 from shared.sandbox import tree
 from shared.settings import Settings
@@ -66,15 +66,15 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
     )
     async with Heartbeat(bus) as heartbeat:
         # One message at a time: a prefetched campaign would wait unacked while another is explored.
-        explorer = Explorer(bus, heartbeat)
+        explorer = Explorer(bus, Inputs(bus.blobs, settings.inputs_cache), heartbeat)
         await bus.consume(
             subscription, explorer.handle, stop, max_deliver=MAX_DELIVER, batch=1, on_turn=heartbeat.turned
         )
 
 
 class Explorer:
-    def __init__(self, bus: Bus, heartbeat: Heartbeat | None = None) -> None:
-        self._bus = bus
+    def __init__(self, bus: Bus, inputs: Inputs, heartbeat: Heartbeat | None = None) -> None:
+        self._bus, self._inputs = bus, inputs
         self._heartbeat = heartbeat
 
     async def handle(self, event: Event, delivery: Delivery) -> None:
@@ -96,7 +96,7 @@ class Explorer:
         await self._publish(event, [PhaseStarted(phase="explore")], done)
         try:
             async with self._in_progress(delivery):
-                exploration = await explore(event.payload)
+                exploration = await explore(event.payload, await self._inputs.resolve(event.payload))
         except Exception as err:
             if not _final(err, delivery):
                 raise
@@ -112,22 +112,24 @@ class Explorer:
         """Phase 2: review, attack, then accept or reject; a last failed try rejects, naming the error."""
         assert isinstance(event.payload, CampaignStarted)
         await self._publish(event, [PhaseStarted(phase="harness")], done)
-        graded = {
-            name
-            for name in _baseline_names(event.payload)
-            if _event_id(event.campaign_id, f"{BaselineEvaluated.TYPE}:{name}") in done
-        }
+        digest = "unknown: the adapter could not be had"
         try:
+            inputs = await self._inputs.resolve(event.payload)
+            digest = inputs.domain.harness_digest()
+            graded = {
+                baseline.name
+                for baseline in inputs.domain.manifest.baselines
+                if _event_id(event.campaign_id, f"{BaselineEvaluated.TYPE}:{baseline.name}") in done
+            }
             async with self._in_progress(delivery):
                 with tree.scratch("alphalab-harness-") as scratch:
-                    payloads = await accept(event.payload, scratch, graded)
+                    payloads = await accept(event.payload, inputs, scratch, graded)
         except Exception as err:
             if not _final(err, delivery):
                 raise
             log.exception("harness_testing_failed")
             rejected = HarnessRejected(
-                harness_digest=load_domain(event.payload.domain).harness_digest(),
-                reasons=(f"testing the harness failed: {err}"[:500],),
+                harness_digest=digest, reasons=(f"testing the harness failed: {err}"[:500],)
             )
             await self._publish(event, [rejected, PhaseFinished(phase="harness", outcome="failed")], done)
             return
@@ -192,10 +194,6 @@ async def published_ids(bus: Bus, campaign_id: str) -> set[str]:
                 ids.add(decode(msg.data or b"").event_id)
             seq = (msg.seq or seq) + 1
     return ids
-
-
-def _baseline_names(campaign: CampaignStarted) -> list[str]:
-    return [baseline.name for baseline in load_domain(campaign.domain).manifest.baselines]
 
 
 def _key(payload: Payload | type[Payload]) -> str:

@@ -18,9 +18,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from services.explorer.profiles import Profile
-from shared.domain import Domain, load_domain
+from shared.domain import Domain
 from shared.errors import AlphaLabError
-from shared.events import BaselineEvaluated, CampaignStarted
+from shared.events import BaselineEvaluated
+from shared.inputs import Resolved
 
 __all__ = ["EXPORT_TIMEOUT_S", "BASELINES_TIMEOUT_S", "Exported", "HarnessFailed", "fetch"]
 
@@ -36,14 +37,14 @@ class HarnessFailed(AlphaLabError):
     """The domain's harness exited with an error, overran, or printed something other than promised."""
 
 
-async def fetch(campaign: CampaignStarted, workdir: Path) -> tuple[Exported, list[BaselineEvaluated]]:
+async def fetch(inputs: Resolved, workdir: Path) -> tuple[Exported, list[BaselineEvaluated]]:
     """The training data and the baselines' scores: the harness's `export` (or `explore`), `baselines`.
 
     The baselines are checked against the manifest on the way: every `[[baselines]]` name printed, and
     each baseline's `metrics` holding the manifest's metric with the baseline's value.
     """
-    domain = load_domain(campaign.domain)
-    data = ("--data", campaign.data) if campaign.data else ()
+    domain = inputs.domain
+    data = ("--data", inputs.data) if inputs.data else ()
     custom = domain.manifest.data.kind == "custom"
     out = workdir / ("explored" if custom else "train.parquet")
     export = domain.harness_argv("explore" if custom else "export", "--out", str(out), *data)

@@ -24,6 +24,7 @@ from shared.bus import Bus, bus_away
 from shared.domain import Domain
 from shared.events import AgentTurn, CampaignFinished, Event, PhaseFinished, Price
 from shared.heartbeat import alive
+from shared.inputs import Inputs
 from shared.live import Decision, LiveProjection, follow, publish_decisions, running_campaigns
 from shared.llm import price_for
 from shared.projections import CampaignView
@@ -36,7 +37,7 @@ TICK_S = 0.5
 
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
-    strategist = _Strategist(bus)
+    strategist = _Strategist(bus, Inputs(bus.blobs, settings.inputs_cache))
     try:
         await follow(bus, stop, TICK_S, strategist.step)
     finally:
@@ -44,14 +45,14 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
 
 class _Strategist:
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
+    def __init__(self, bus: Bus, inputs: Inputs) -> None:
+        self.bus, self.inputs = bus, inputs
         self._publishing = asyncio.Lock()
         self._turns: dict[str, asyncio.Task[None]] = {}
 
     async def step(self, projection: LiveProjection) -> None:
         workers = len(await alive(self.bus, "worker"))
-        for view, domain in running_campaigns(projection.lab):
+        for view, domain in await running_campaigns(projection.lab, self.inputs):
             async with self._publishing:
                 decisions = decide(view, domain.manifest.search_space, workers=workers, now=datetime.now(UTC))
                 if not decisions and view.brain == "llm":

@@ -10,6 +10,7 @@ import structlog
 from services.supervisor.rules import Thresholds, inspect
 from shared.bus import Bus
 from shared.heartbeat import HEARTBEAT_TTL_S, alive, beat_of
+from shared.inputs import Inputs
 from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
 from shared.settings import Settings
 
@@ -20,12 +21,13 @@ TICK_S = 1.0
 
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
-    await follow(bus, stop, TICK_S, lambda projection: _inspect_all(bus, projection))
+    inputs = Inputs(bus.blobs, settings.inputs_cache)
+    await follow(bus, stop, TICK_S, lambda projection: _inspect_all(bus, projection, inputs))
 
 
-async def _inspect_all(bus: Bus, projection: LiveProjection) -> None:
+async def _inspect_all(bus: Bus, projection: LiveProjection, inputs: Inputs) -> None:
     beats = await alive(bus)
-    for view, domain in running_campaigns(projection.lab):
+    for view, domain in await running_campaigns(projection.lab, inputs):
         running_on = {c.worker for c in view.kanban.cards.values() if c.state == "running" and c.worker}
         live_workers = {w for w in running_on if await beat_of(bus, "worker", w) is not None}
         budget = domain.manifest.budget

@@ -20,9 +20,11 @@ from shared import bundles
 from shared.agents.session import Agent
 from shared.blobs import BlobMissing
 from shared.bus import Bus, Delivery
-from shared.domain import Domain, load_domain
+from shared.domain import Domain
+from shared.errors import ConfigError
 from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, RunStarted
 from shared.heartbeat import Heartbeat
+from shared.inputs import Inputs
 from shared.live import LiveProjection
 from shared.llm import price_for
 from shared.periodic import every
@@ -62,6 +64,7 @@ class _Worker:
     ) -> None:
         self.bus, self.projection, self.heartbeat = bus, projection, heartbeat
         self.workspaces = settings.home / "workspaces"
+        self.inputs = Inputs(bus.blobs, settings.inputs_cache)
 
     async def handle(self, event: Event, delivery: Delivery) -> None:
         proposal = event.payload
@@ -129,8 +132,14 @@ class _Worker:
     ) -> Payload:
         """The run: a model's code change (LLM brain), a changed candidate's bundle, or the adapter's
         own candidate; each graded by the harness, each result naming the code it graded."""
-        assert view.domain is not None
-        domain = load_domain(view.domain)
+        failed = lambda why: RunFailed(  # noqa: E731
+            run_id=run_id, proposal_id=proposal.proposal_id, error=why, parent_digest=proposal.parent_digest
+        )
+        try:
+            inputs = await self.inputs.resolve(view)
+        except ConfigError as err:
+            return failed(str(err))
+        domain = inputs.domain
         base = self.workspaces / event.campaign_id / run_id
         tick = lambda: self._tick(delivery)  # noqa: E731
         if proposal.change and view.brain == "llm" and view.llm is not None:
@@ -140,7 +149,7 @@ class _Worker:
                     domain=domain,
                     proposal=proposal,
                     run_id=run_id,
-                    data=view.data,
+                    data=inputs.data,
                     base=base,
                     fetch=self.bus.blobs.get,
                     store=self.bus.blobs.put,
@@ -149,9 +158,6 @@ class _Worker:
                     on_tick=tick,
                 )
             )
-        failed = lambda why: RunFailed(  # noqa: E731
-            run_id=run_id, proposal_id=proposal.proposal_id, error=why, parent_digest=proposal.parent_digest
-        )
         if proposal.change:
             return failed("a code change needs the llm brain, and this campaign runs the builtin one")
         code = proposal.parent_digest
@@ -171,7 +177,7 @@ class _Worker:
             proposal_id=proposal.proposal_id,
             config=dict(proposal.config),
             seed=proposal.seed,
-            data=view.data,
+            data=inputs.data,
             workspace=base / "grade",
             on_tick=tick,
             candidate=candidate,

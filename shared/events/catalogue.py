@@ -117,6 +117,10 @@ class LlmPlan(_Part):
 class CampaignStarted(Payload):
     domain: str = Field(min_length=1, description="a built-in domain's name or an adapter folder's path")
     data: str | None = Field(default=None, description="the user's own data file, if not the domain's own")
+    adapter_digest: str | None = Field(
+        default=None, description="the adapter folder as a blob (shared.inputs): what every service runs"
+    )
+    data_digest: str | None = Field(default=None, description="the data file as a blob (shared.inputs)")
     objective: str
     metric: str = Field(min_length=1)
     direction: Direction

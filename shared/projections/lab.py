@@ -72,6 +72,8 @@ class CampaignView:
     campaign_id: str
     domain: str | None = None
     data: str | None = None
+    adapter_digest: str | None = None  # the campaign's inputs in the blob store: see shared.inputs
+    data_digest: str | None = None
     status: str = "unknown"
     explored: bool = False
     harness: Literal["pending", "accepted", "rejected"] = "pending"  # rejected is final
@@ -189,8 +191,9 @@ def _fence(view: CampaignView, result: RunFinished | RunFailed | RunAnalyzed) ->
 
 def _fold_campaign(view: CampaignView, event: Event) -> None:
     match event.payload:
-        case CampaignStarted(domain=domain, data=data, brain=brain, llm=llm):
+        case CampaignStarted(domain=domain, data=data, brain=brain, llm=llm) as started:
             view.domain, view.data, view.status = domain, data, "running"
+            view.adapter_digest, view.data_digest = started.adapter_digest, started.data_digest
             view.brain, view.llm = brain, llm
         case ProposalCreated() | PlaybookRevised():
             if event.causation_id:
@@ -282,6 +285,8 @@ def snapshot(view: CampaignView) -> dict[str, Any]:
         "campaign_id": view.campaign_id,
         "domain": view.domain,
         "data": view.data,
+        "adapter_digest": view.adapter_digest,
+        "data_digest": view.data_digest,
         "status": view.status,
         "paused": view.paused.model_dump(mode="json") if view.paused else None,
         "stop_requested": view.stop_requested.model_dump(mode="json") if view.stop_requested else None,

@@ -4,6 +4,7 @@ nothing lost or doubled."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,6 +37,20 @@ def _lab_processes(home: Path) -> list[int]:
     return pids
 
 
+def _kill_until_none_left(home: Path) -> None:
+    """SIGKILL every lab process, again until a sweep finds none: a power loss stops everything at
+    the same instant, while one sweep of /proc can miss a child forked after it was listed (a worker
+    starting a grading's sandbox)."""
+    for _ in range(50):
+        victims = _lab_processes(home)
+        if not victims:
+            return
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
 def _reboot(home: Path) -> None:
     """What the reboot after a power loss clears and killing processes does not: the lab's mounts
     (the size-limited tmpfs of the gradings that were running; their keepers were killed too)."""
@@ -57,9 +72,8 @@ def test_resume_after_every_process_is_killed_at_once(tmp_path: Path) -> None:
     while not ((home / "logs").exists() and _runs_done(home) >= 2):
         assert cli.poll() is None and time.monotonic() < deadline, "the campaign ended before the power loss"
         time.sleep(0.5)
-    victims = [cli.pid, *_lab_processes(home)]
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+    os.kill(cli.pid, signal.SIGKILL)
+    _kill_until_none_left(home)
     cli.wait()
     time.sleep(0.5)
     assert not _lab_processes(home), "the power loss must leave nothing running"

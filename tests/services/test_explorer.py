@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 
 from services.explorer.harness import HarnessFailed, fetch
 from shared.bus import STREAM, Bus
+from shared.domain import load_domain
 from shared.events import (
     SUBJECT_PREFIX,
     BaselineEvaluated,
@@ -26,6 +27,7 @@ from shared.events import (
     encode,
     subject_for,
 )
+from shared.inputs import Resolved
 from shared.nats_server import EmbeddedNats
 from tests.conftest import start_service, wait_for
 from tests.factories import event
@@ -301,5 +303,5 @@ async def test_a_harness_that_prints_other_names_than_its_manifest_is_refused_na
     manifest = adapter / "domain.toml"
     manifest.write_text(manifest.read_text().replace(*manifest_change))
     with pytest.raises(HarnessFailed) as refused:
-        await fetch(_campaign(adapter).payload, tmp_path)
+        await fetch(Resolved(load_domain(str(adapter)), None), tmp_path)
     assert named in str(refused.value) and str(manifest) in str(refused.value)
