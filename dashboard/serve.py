@@ -34,7 +34,9 @@ async def serve(
     """Serve until interrupted: live from `nats_url` if given (and acting as `user`), else the ledger's
     events as they stand (read-only)."""
     stop = asyncio.Event()
-    bus = await Bus.connect(nats_url, Producer(service="dashboard", instance=user)) if nats_url else None
+    # A reader: it leaves creating the stream to the lab's services (a read-only user may not).
+    producer = Producer(service="dashboard", instance=user)
+    bus = await Bus.connect(nats_url, producer, ensure_stream=False) if nats_url else None
     timeline = Timeline() if bus is not None else from_ledger(ledger)
     follower = asyncio.create_task(follow_bus(bus, timeline, stop)) if bus is not None else None
     config = uvicorn.Config(

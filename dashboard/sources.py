@@ -1,27 +1,23 @@
 """Where the dashboard's events come from: the JetStream stream while the lab runs, or the ledger after.
 
-Live, the dashboard follows the stream from its first event with the services' own `LiveProjection`
-(which resubscribes after a NATS restart from the last sequence it saw, so nothing is lost or folded
-twice); the ledger is read once, read-only, so an audit needs no NATS at all.
+Live, the dashboard follows the stream with `StreamReader` (shared/reader.py): direct gets from the last
+sequence it folded, woken by core NATS. It needs only to read, so any NATS user can run the dashboard,
+the read-only `cli` included, and it folds a long stream as fast as LiveProjection's ordered consumer.
+After a NATS restart it goes on from its sequence, so nothing is lost or folded twice. The ledger is
+read once, read-only, so an audit needs no NATS at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
-import structlog
-
 from dashboard.timeline import Timeline
-from shared.bus import Bus, bus_away
+from shared.bus import Bus
 from shared.ledger import read_only
-from shared.live import LiveProjection
+from shared.reader import StreamReader
 
 __all__ = ["follow_bus", "from_ledger"]
-
-log = structlog.get_logger(__name__)
-_CHECK_EVERY_S = 1.0
 
 
 def from_ledger(path: Path) -> Timeline:
@@ -32,16 +28,4 @@ def from_ledger(path: Path) -> Timeline:
 
 async def follow_bus(bus: Bus, timeline: Timeline, stop: asyncio.Event) -> None:
     """Fold every event of the stream into `timeline` until `stop` is set."""
-    projection = LiveProjection(bus, on_event=timeline.add)
-    try:
-        await projection.start()
-        while not stop.is_set():
-            try:
-                await projection.caught_up()  # replaces a consumer that a NATS restart lost
-            except Exception as err:
-                if not bus_away(err):
-                    raise
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _CHECK_EVERY_S)
-    finally:
-        await projection.stop()
+    await StreamReader(bus, on_event=timeline.add).follow(stop)

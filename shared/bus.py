@@ -90,8 +90,13 @@ class Bus:
         self._failures: dict[tuple[str, int], int] = {}  # (consumer, stream seq) -> handler failures
 
     @classmethod
-    async def connect(cls, url: str, producer: Producer, *, connect_timeout: float = 5.0) -> Bus:
-        """Connect (reconnecting forever after the first success) and make sure the stream exists."""
+    async def connect(
+        cls, url: str, producer: Producer, *, connect_timeout: float = 5.0, ensure_stream: bool = True
+    ) -> Bus:
+        """Connect (reconnecting forever after the first success) and make sure the stream exists.
+
+        A reader passes `ensure_stream=False`: it may not be allowed to create the stream, and waits
+        for the lab's services to do so."""
         nc = Client()
 
         async def disconnected() -> None:
@@ -122,7 +127,8 @@ class Bus:
             reason = f"no answer within {connect_timeout:g} s" if isinstance(err, TimeoutError) else str(err)
             raise NatsUnavailable(f"cannot reach NATS at {url}: {reason or type(err).__name__}") from err
         bus = cls(nc, producer)
-        await bus.ensure_stream()
+        if ensure_stream:
+            await bus.ensure_stream()
         return bus
 
     async def ensure_stream(self) -> None:
@@ -130,6 +136,7 @@ class Bus:
 
         An existing stream is left as it is: its operator may have replicated it across a cluster
         (or this user may not be allowed to change it), and every service connecting must not undo that.
+        A new stream answers direct gets: shared/reader.py follows it with them, creating no consumer.
         """
         config = api.StreamConfig(
             name=STREAM,
@@ -138,6 +145,7 @@ class Bus:
             retention=api.RetentionPolicy.LIMITS,
             duplicate_window=DUPLICATE_WINDOW_S,
             max_msg_size=-1,
+            allow_direct=True,
         )
         try:
             await self.js.stream_info(STREAM)

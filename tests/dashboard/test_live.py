@@ -9,11 +9,12 @@ from pathlib import Path
 
 import httpx
 
-from shared.bus import Bus
+from shared.bus import STREAM, Bus
 from shared.events import Event
 from shared.nats_server import EmbeddedNats
 from tests.dashboard.conftest import Dashboard, stream_messages
 from tests.factories import PRODUCER, small_campaign
+from tests.infra.test_nats_configs import EMITS, bus_as, single_server, url
 
 
 def _publish(url: str, events: list[Event]) -> None:
@@ -25,6 +26,32 @@ def _publish(url: str, events: list[Event]) -> None:
             await bus.close()
 
     asyncio.run(publish())
+
+
+def _publish_as_writers(port: int, events: list[Event]) -> None:
+    """Publish `events` in order, each as the user that infra/nats/accounts.conf lets emit its type."""
+
+    async def publish() -> None:
+        writers = {user: await bus_as(user, port) for user in ("strategist", "worker", "explorer")}
+        try:
+            for e in events:
+                await next(bus for user, bus in writers.items() if e.type in EMITS[user]).publish(e)
+        finally:
+            for bus in writers.values():
+                await bus.close()
+
+    asyncio.run(publish())
+
+
+def _stored(port: int) -> int:
+    async def count() -> int:
+        bus = await bus_as("ledger", port)
+        try:
+            return (await bus.js.stream_info(STREAM)).state.messages
+        finally:
+            await bus.close()
+
+    return asyncio.run(count())
 
 
 def _wait_for_events(dashboard: Dashboard, campaign_id: str, count: int) -> None:
@@ -137,3 +164,25 @@ def test_away_from_loopback_every_request_needs_the_token(nats_server: EmbeddedN
             opened = browser.get("/", params={"token": token})
             assert opened.status_code == 200 and "AlphaLab" in opened.text  # redirected, with the cookie
             assert "token" not in str(opened.url) and browser.get("/api/campaigns").status_code == 200
+
+
+def test_the_read_only_user_watches_the_lab_live_but_cannot_act(tmp_path: Path, home: Path) -> None:
+    """`alphalab dashboard` connected as `cli` (infra/nats/accounts.conf): it may not create consumers,
+    yet it shows what the services publish, live; an action is refused by NATS, so nothing is stored."""
+    events = small_campaign("c1", runs=2)
+    with single_server(tmp_path) as server:
+        _publish_as_writers(server.port, events[:5])
+        with Dashboard(home, "--user", "cli", nats_url=url("cli", server.port)) as dashboard:
+            _wait_for_events(dashboard, "c1", 5)
+            _publish_as_writers(server.port, events[5:])
+            _wait_for_events(dashboard, "c1", len(events))
+            assert _cards(httpx.get(f"{dashboard.url}/api/campaigns/c1").json(), "finished") == ["p1", "p0"]
+
+            # What the app answers today: NATS drops the publish (a permission violation), so the publish
+            # waits for an ack until its 5 s timeout, and the error is not mapped to a status of its own.
+            acted = httpx.post(
+                f"{dashboard.url}/api/campaigns/c1/actions", json={"action": "pause"}, timeout=30
+            )
+            assert acted.status_code == 500
+        assert _stored(server.port) == len(events)
+        assert server.violations() == ["alphalab.events.c1.campaign-paused"]

@@ -46,7 +46,8 @@ from shared.heartbeat import BUCKET as HEARTBEAT_BUCKET
 from shared.heartbeat import Heartbeat, alive
 from shared.live import LiveProjection
 from shared.nats_server import find_binary
-from tests.conftest import start_service
+from shared.reader import StreamReader
+from tests.conftest import start_service, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_DIR = ROOT / "infra" / "nats"
@@ -148,6 +149,7 @@ class Server:
     log: Path
     port: int
     monitor: int
+    args: list[str] = field(default_factory=list)
 
     def wait_ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -171,18 +173,24 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def restart(self) -> None:
+        """Stop, then start again on the same ports and store (its log starts afresh)."""
+        self.stop()
+        self.process = launch(self.args, self.log, self.port, self.monitor).process
+        self.wait_ready(time.monotonic() + START_TIMEOUT)
+
 
 def launch(args: list[str], log: Path, port: int, monitor: int) -> Server:
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [find_binary(), *args], env=server_env(), stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
         )
-    return Server(process, log, port, monitor)
+    return Server(process, log, port, monitor, args)
 
 
-@pytest.fixture
-def single(tmp_path: Path) -> Iterator[Server]:
-    """infra/nats/single.conf on loopback, free ports, a temp store."""
+@contextmanager
+def single_server(folder: Path) -> Iterator[Server]:
+    """infra/nats/single.conf on loopback, free ports, its store and log under `folder`."""
     port, monitor = free_port(), free_port()
     args = [
         "-c",
@@ -194,14 +202,20 @@ def single(tmp_path: Path) -> Iterator[Server]:
         "-m",
         str(monitor),
         "-sd",
-        str(tmp_path / "js"),
+        str(folder / "js"),
     ]
-    server = launch(args, tmp_path / "nats.log", port, monitor)
+    server = launch(args, folder / "nats.log", port, monitor)
     try:
         server.wait_ready(time.monotonic() + START_TIMEOUT)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def single(tmp_path: Path) -> Iterator[Server]:
+    with single_server(tmp_path) as server:
+        yield server
 
 
 @dataclass
@@ -574,7 +588,7 @@ async def test_cli_cannot_publish_any_event_or_change_anything(single: Server) -
             assert await cli.denied(f"alphalab.events.c1.{event_type}"), event_type
         assert await cli.denied(f"$O.{BLOB_BUCKET}.M.x")
         assert await cli.denied(f"$KV.{HEARTBEAT_BUCKET}.worker.x")
-        with pytest.raises(nats.errors.TimeoutError):  # so Bus.connect (ensure_stream) is refused too
+        with pytest.raises(nats.errors.TimeoutError):  # nor may it update the stream
             await cli.nc.jetstream(timeout=OP_TIMEOUT).update_stream(
                 api.StreamConfig(name=STREAM, subjects=["alphalab.events.>"], max_age=1.0)
             )
@@ -593,6 +607,83 @@ async def test_cli_cannot_publish_any_event_or_change_anything(single: Server) -
     await worker.close()
     async with connect("ledger", single.port) as ledger_conn:
         assert (await ledger_conn.nc.jetstream().stream_info(STREAM)).state.messages == 1
+
+
+def run_started(i: int) -> Event:
+    return event(RunStarted(run_id=f"r{i}", proposal_id=f"p{i}", worker="w1"), "worker")
+
+
+async def reader_as(user: str, port: int) -> Bus:
+    """A connection for a reader: Bus.connect without ensure_stream (a test must not hang on it)."""
+    producer = Producer(service=user, instance="pytest")
+    return await asyncio.wait_for(Bus.connect(url(user, port), producer, ensure_stream=False), 10)
+
+
+async def publish_as(user: str, port: int, events: list[Event]) -> None:
+    bus = await bus_as(user, port)
+    try:
+        await bus.publish_many(events)
+    finally:
+        await bus.close()
+
+
+async def test_cli_follows_the_stream_with_direct_gets(single: Server) -> None:
+    """shared/reader.py as the read-only user: it waits for the stream to exist, then folds every event a
+    writer publishes, in order and once: those stored before it looked, those after it caught up, and
+    those after a NATS restart; a malformed message is passed over. A late reader catches up in batches."""
+    events = [run_started(i) for i in range(3000)]
+    cli = await reader_as("cli", single.port)
+    folded: list[Event] = []
+    reader = StreamReader(cli, on_event=folded.append)
+    stop = asyncio.Event()
+    following = asyncio.create_task(reader.follow(stop))
+    try:
+        await asyncio.sleep(0.2)  # no stream yet: the worker's Bus.connect creates it
+        worker = await bus_as("worker", single.port)
+        await worker.publish_many(events[:1500])
+        await worker.js.publish("alphalab.events.c1.run-started", b"not an event")
+        await worker.publish_many(events[1500:2000])
+        await wait_for(lambda: reader.stream_seq == 2001, 20, "the events stored so far")
+        await worker.publish_many(events[2000:2500])  # after it caught up: woken by core NATS
+        await wait_for(lambda: reader.stream_seq == 2501, 20, "the events published after it caught up")
+        await worker.close()
+        assert single.violations() == []
+
+        single.restart()  # same port and store: the reader goes on from its sequence
+        await publish_as("worker", single.port, events[2500:])
+        await wait_for(lambda: reader.stream_seq == 3001, 30, "the events published after the restart")
+        assert [e.event_id for e in folded] == [e.event_id for e in events]
+
+        late: list[Event] = []
+        await StreamReader(cli, on_event=late.append).catch_up()
+        assert [e.event_id for e in late] == [e.event_id for e in events]
+        await (await bus_as("cli", single.port)).close()  # ensure_stream on an existing stream only reads
+    finally:
+        stop.set()
+        await asyncio.wait_for(following, 10)
+        await cli.close()
+    assert [e.event_id for e in folded] == [e.event_id for e in events]  # nothing more after the stop
+    assert single.violations() == []
+
+
+async def test_cli_reads_a_stream_without_direct_gets_one_message_at_a_time(single: Server) -> None:
+    """A stream created without direct gets (before Bus.ensure_stream allowed them, or by an operator)
+    is read through STREAM.MSG.GET, which the read-only user may also use."""
+    async with connect("ledger", single.port) as ledger:
+        await ledger.nc.jetstream().add_stream(
+            api.StreamConfig(name=STREAM, subjects=["alphalab.events.>"], storage=api.StorageType.FILE)
+        )
+    events = [run_started(i) for i in range(1200)]
+    await publish_as("worker", single.port, events)
+    cli = await reader_as("cli", single.port)
+    folded: list[Event] = []
+    reader = StreamReader(cli, on_event=folded.append)
+    try:
+        await reader.catch_up()
+    finally:
+        await cli.close()
+    assert [e.event_id for e in folded] == [e.event_id for e in events] and reader.stream_seq == 1200
+    assert single.violations() == []
 
 
 async def test_each_service_publishes_exactly_its_event_types(single: Server) -> None:
