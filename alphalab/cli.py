@@ -25,6 +25,7 @@ from shared.ledger import Ledger, read_only
 from shared.logging import configure_logging
 from shared.projections import CampaignView, Lab, snapshot
 from shared.replay import fold
+from shared.secrets import shown_url
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def up(home: Path | None, nats_url: str | None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     with Stack(settings) as stack:
         stack.start("ledger")
-        click.echo(f"NATS   {stack.nats_url}\nhome   {settings.home}\nlogs   {stack.logs}\nCtrl-C to stop.")
+        shown = shown_url(stack.nats_url)
+        click.echo(f"NATS   {shown}\nhome   {settings.home}\nlogs   {stack.logs}\nCtrl-C to stop.")
         try:
             while True:
                 stack.tend()
@@ -552,7 +554,9 @@ def dashboard(
     if token is None and not loopback(host):
         token = secrets.token_urlsafe(24)
     source = (
-        f"live from {settings.nats_url}" if settings.nats_url else f"from the ledger {settings.ledger_path}"
+        f"live from {shown_url(settings.nats_url)}"
+        if settings.nats_url
+        else f"from the ledger {settings.ledger_path}"
     )
     address = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"dashboard {address} ({source}); Ctrl-C to stop")

@@ -14,8 +14,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["SECRET_NAME", "is_secret_name", "redact", "redact_bytes", "secrets_in", "without_secrets"]
+__all__ = [
+    "SECRET_NAME",
+    "is_secret_name",
+    "redact",
+    "redact_bytes",
+    "secrets_in",
+    "shown_url",
+    "without_secrets",
+]
 
 SECRET_NAME = r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$"  # a variable named so holds a secret
 _SECRET_NAME = re.compile(SECRET_NAME)
@@ -53,3 +62,14 @@ def without_secrets(environ: Mapping[str, str], keep: Iterable[str] = ()) -> dic
     """`environ` less every secret variable except those in `keep`."""
     kept = set(keep)
     return {name: value for name, value in environ.items() if name in kept or not is_secret_name(name)}
+
+
+def shown_url(url: str) -> str:
+    """`url` fit to print: its password (nats://user:password@host), or a token standing alone in the
+    user's place (nats://token@host, NATS's token auth), replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    shown = f"{parts.username}:***" if parts.password is not None else "***"
+    return urlunsplit(parts._replace(netloc=f"{shown}@{host}"))
