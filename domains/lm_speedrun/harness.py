@@ -21,7 +21,7 @@ import data
 import grading
 import numpy as np
 import scoring
-from ngram import KneserNey, unigram_logprobs
+from ngram import tuned, unigram_logprobs
 
 from alphalab.sdk import Adapter, DataError, baseline, main
 
@@ -105,10 +105,13 @@ def small_gpt(corpus: data.Corpus, arguments: argparse.Namespace) -> dict[str, A
 def baselines(arguments: argparse.Namespace) -> dict[str, Any]:
     corpus = _corpus(arguments)
     train = corpus.joined("train")
-    kn = KneserNey(train)
+    kn = tuned(train, scoring.test_windows(corpus.val)[1])
     unigram = _scored(corpus, lambda window: unigram_logprobs(train, window))
     ngram = _scored(corpus, kn.logprobs)
-    counted = f"interpolated Kneser-Ney, order {kn.order}, discount {kn.discount}, context inside the window"
+    counted = (
+        f"interpolated Kneser-Ney, order {kn.order}, discount {kn.discount} (both picked on the validation "
+        "plays), context inside the window"
+    )
     return {
         "baselines": [
             baseline("unigram", unigram["bpb"], unigram, "byte frequencies of the training text, add-one"),

@@ -1,5 +1,6 @@
 """The count-based baselines, numpy only: add-one unigram and an interpolated Kneser-Ney n-gram over bytes.
 
+The n-gram's order and discount are picked on validation windows (`tuned`), never on the test's.
 Both are scored exactly as a candidate is: on the same test windows, each byte predicted only from the
 bytes before it inside its window (the first from nothing), through `scoring.bpb`.
 """
@@ -7,10 +8,12 @@ bytes before it inside its window (the first from nothing), through `scoring.bpb
 from __future__ import annotations
 
 import numpy as np
-from scoring import VOCAB
+from scoring import VOCAB, bpb
 
 ORDER = 6
 DISCOUNT = 0.9
+ORDERS = (3, 4, 5, 6, 7, 8)  # an 8-byte n-gram fills an int64 key exactly: no higher
+DISCOUNTS = (0.6, 0.75, 0.9, 0.95)
 
 
 def unigram_logprobs(train: bytes, window: bytes) -> np.ndarray:
@@ -86,3 +89,19 @@ class KneserNey:
             )
             probability[positions] = mixed
         return np.log(probability)
+
+
+def tuned(train: bytes, windows: list[bytes]) -> KneserNey:
+    """The Kneser-Ney model of the order and discount (ORDERS x DISCOUNTS) with the lowest bpb on
+    `windows`: validation text, so that the baseline is not fitted to the test plays."""
+    best: tuple[float, KneserNey, float] | None = None
+    for order in ORDERS:
+        model = KneserNey(train, order)
+        for discount in DISCOUNTS:
+            model.discount = discount
+            value = bpb(np.concatenate([model.logprobs(window) for window in windows]))
+            if best is None or value < best[0]:
+                best = (value, model, discount)
+    assert best is not None
+    _, model, model.discount = best
+    return model
