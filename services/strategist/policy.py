@@ -257,6 +257,8 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
         planned += [(config, why, None) for config in configs]
         if hint is not None:
             planned[0] = (planned[0][0], hint[1], hint[0])
+        elif not view.kanban.cards:  # where an expert starts: the adapter's tuned defaults, then around
+            planned[0] = ({}, "anchor: the adapter's own defaults (no parameter set)", None)
     decisions = experiment_started(view) + confirmations
     offset = first + len(confirmations)
     decisions += [

@@ -98,7 +98,8 @@ def test_first_decision_keeps_every_worker_busy_plus_one() -> None:
     assert decisions[0].key == "phase-experiment-started"
     proposals = [d.payload for d in decisions if isinstance(d.payload, ProposalCreated)]
     assert [p.proposal_id for p in proposals] == ["p001", "p002", "p003"]
-    assert all(set(p.config) == {"model", "x"} for p in proposals)
+    assert proposals[0].config == {} and proposals[0].rationale.startswith("anchor")  # the defaults first
+    assert all(set(p.config) == {"model", "x"} for p in proposals[1:])
 
 
 def test_open_proposals_count_against_the_batch() -> None:
