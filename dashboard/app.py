@@ -7,16 +7,21 @@
     GET /api/campaigns/{id}/cards/{proposal}     one card in full (same ?at=)
     GET /api/campaigns/{id}/events?before=N      older lines of the event log (newest first)
     GET /api/campaigns/{id}/stream               server-sent events: the page and new log lines
-    GET /api/campaigns/{id}/playbook             every revision, with what it added and dropped (?at=)
+    GET /api/campaigns/{id}/playbook             every revision, with what it added and dropped
     GET /api/campaigns/{id}/turns                the agent turns, newest first
     GET /api/campaigns/{id}/transcripts/{digest} one turn's conversation (messages, tool calls, results)
-    GET /api/campaigns/{id}/runs/{run}/code      the files a run graded, and their diff to its parent
+    GET /api/campaigns/{id}/runs/{run}/code      the files a run graded, and their diff to its parent,
+                                                 also as highlighted HTML (Pygments, all text escaped)
     GET /api/campaigns/{id}/report               the data report (markdown) and its plots' names
     GET /api/campaigns/{id}/plots/{name}         one plot of the data report (PNG)
     POST /api/campaigns/{id}/actions             {"action": "pause" | "resume" | "stop" | "cancel" |
                                                   "hint" | "propose", "reason", "proposal_id", "text",
                                                   "config"}: published as an event recorded as the
                                                   dashboard's --user
+
+Every route of one campaign but the stream and the log's older lines takes `?at=` or `?time=` (read in
+one place, `_moment`), and answers as of that position: a page travelled back in time lists, and
+opens, no turn, revision, run or report from later.
 
 Every stream message's id is the log position it brings the page up to. A browser that reconnects sends
 it back as Last-Event-ID, and gets every line of the log after it, each once; a first connection gets
@@ -31,7 +36,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -88,7 +93,7 @@ def create_app(
             Route(campaign + "/stream", partial(_stream, timeline)),
             Route(campaign + "/actions", partial(_act, timeline, bus, user), methods=["POST"]),
             Route(campaign + "/playbook", partial(_playbook, timeline)),
-            Route(campaign + "/turns", lambda request: _json({"turns": files.turns(_campaign_of(request))})),
+            Route(campaign + "/turns", partial(_turns, files)),
             Route(campaign + "/transcripts/{digest}", partial(_transcript, files)),
             Route(campaign + "/runs/{run_id}/code", partial(_code, files)),
             Route(campaign + "/report", partial(_report, files)),
@@ -126,9 +131,20 @@ async def _campaigns_stream(timeline: Timeline, request: Request) -> Response:
 
 
 async def _page(timeline: Timeline, request: Request) -> Response:
-    moment = _moment(timeline, request)
-    page = pages.campaign_page(moment, request.path_params["campaign_id"])
+    page = _campaign_page(timeline, _moment(timeline, request), _campaign_of(request))
     return _json(page) if page is not None else _missing(request)
+
+
+def _campaign_page(
+    timeline: Timeline, moment: Moment, campaign_id: str, plotted: int = 0
+) -> dict[str, Any] | None:
+    """The campaign page, with where it stands in the log for the time picker: the time of the event at
+    its position, and the position of the campaign's first event (where the picker starts)."""
+    page = pages.campaign_page(moment, campaign_id, plotted)
+    if page is None:
+        return None
+    time = timeline.events[moment.position - 1].occurred_at.isoformat()
+    return page | {"time": time, "first": timeline.of_campaign(campaign_id, limit=1)[0]}
 
 
 async def _card(timeline: Timeline, request: Request) -> Response:
@@ -173,7 +189,7 @@ async def _messages(timeline: Timeline, campaign_id: str, resumed: int | None) -
             *early, last = [lines[i : i + CHUNK] for i in range(0, len(lines), CHUNK)] or [[]]
             for chunk in early:
                 yield _message(chunk[-1], {"events": _headlines(timeline, chunk)})
-            page = pages.campaign_page(timeline.at(now), campaign_id, plotted)
+            page = _campaign_page(timeline, timeline.at(now), campaign_id, plotted)
             if page is not None:
                 plotted += len(page["progress"]["values"])
             yield _message(now, {"position": now, "events": _headlines(timeline, last), "page": page})
@@ -215,21 +231,31 @@ async def _playbook(timeline: Timeline, request: Request) -> Response:
     return _json({"revisions": pages.playbook_history(view)}) if view else _missing(request)
 
 
+async def _turns(files: Files, request: Request) -> Response:
+    return _json({"turns": files.turns(_moment(files.timeline, request), _campaign_of(request))})
+
+
 async def _transcript(files: Files, request: Request) -> Response:
-    text = await files.transcript(_campaign_of(request), request.path_params["digest"])
+    moment = _moment(files.timeline, request)
+    text = await files.transcript(moment, _campaign_of(request), request.path_params["digest"])
     return _json({"text": text})
 
 
 async def _code(files: Files, request: Request) -> Response:
-    return _json(await files.code(_campaign_of(request), request.path_params["run_id"]))
+    """The run's code, highlighted in a thread: lexing a large candidate must not stall the streams."""
+    moment = _moment(files.timeline, request)
+    code, diff = await files.code(moment, _campaign_of(request), request.path_params["run_id"])
+    return _json(await asyncio.to_thread(pages.code_view, code, diff))
 
 
 async def _report(files: Files, request: Request) -> Response:
-    return _json(await files.report(_campaign_of(request)))
+    return _json(await files.report(_moment(files.timeline, request), _campaign_of(request)))
 
 
 async def _plot(files: Files, request: Request) -> Response:
-    image = await files.plot(_campaign_of(request), request.path_params["name"])
+    image = await files.plot(
+        _moment(files.timeline, request), _campaign_of(request), request.path_params["name"]
+    )
     return Response(image, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
@@ -246,12 +272,14 @@ def _message(position: int, body: dict[str, Any]) -> str:
 
 
 def _moment(timeline: Timeline, request: Request) -> Moment:
-    """The lab now, or as of `?at=` (a position) or `?time=` (ISO 8601)."""
+    """The lab as of `?time=` (ISO 8601; without an offset, UTC like the log's times), else `?at=` (a
+    position), else now. Every route that travels in time reads it here, so they all agree."""
     if (when := request.query_params.get("time")) is not None:
         try:
-            return timeline.at(timeline.position_at(datetime.fromisoformat(when)))
+            asked = datetime.fromisoformat(when)
         except ValueError:
             raise _BadQuery(f"time: {when!r} is not an ISO 8601 time") from None
+        return timeline.at(timeline.position_at(asked if asked.tzinfo else asked.replace(tzinfo=UTC)))
     return timeline.at(_number(request.query_params.get("at"), timeline.position))
 
 

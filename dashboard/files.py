@@ -2,8 +2,9 @@
 the data report and its plots. Live they come from the blob store; in an audit, from the campaign
 folder the CLI filled when the campaign ended (home/campaigns/<id>/).
 
-Only what the campaign's own events name is served: a digest no event of the campaign mentions is
-not found, whatever the store holds.
+Only what the campaign's own events name is served, and only as of the moment asked about: a digest no
+event of the campaign up to that position mentions is not found, whatever the store holds (a page
+travelled back in time lists no turn, run or report from later, and cannot open one either).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alphalab.artifacts import blob_file
-from dashboard.timeline import Timeline
+from dashboard.timeline import Moment, Timeline
 from shared import bundles
 from shared.agents.transcript import render
 from shared.blobs import BlobMissing
@@ -30,9 +31,9 @@ class Files:
     def __init__(self, timeline: Timeline, home: Path, bus: Bus | None) -> None:
         self.timeline, self.home, self.bus = timeline, home, bus
 
-    def turns(self, campaign_id: str, limit: int = 500) -> list[dict[str, Any]]:
-        """The campaign's agent turns, newest first (at most `limit`)."""
-        view = self.timeline.lab.campaigns.get(campaign_id)
+    def turns(self, moment: Moment, campaign_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The campaign's agent turns as of `moment`, newest first (at most `limit`)."""
+        view = moment.lab.campaigns.get(campaign_id)
         records = view.turns[-limit:] if view else []
         return [
             {"event_id": r.event_id, "at": r.at.isoformat(), "transcript": r.turn.transcript_digest,
@@ -41,20 +42,22 @@ class Files:
             for r in reversed(records)
         ]  # fmt: skip
 
-    async def transcript(self, campaign_id: str, digest: str) -> str:
-        view = self.timeline.lab.campaigns.get(campaign_id)
+    async def transcript(self, moment: Moment, campaign_id: str, digest: str) -> str:
+        view = moment.lab.campaigns.get(campaign_id)
         if view is None or digest not in {r.turn.transcript_digest for r in view.turns}:
             raise NotFound(f"campaign {campaign_id} has no transcript {digest}")
         return render(await self._blob(campaign_id, "transcripts", digest))
 
-    async def code(self, campaign_id: str, run_id: str) -> dict[str, Any]:
+    async def code(self, moment: Moment, campaign_id: str, run_id: str) -> tuple[dict[str, str], str]:
         """The files a run graded and their diff against the candidate it was changed from."""
         attempt = next(
-            (a for d in self.timeline.details.campaigns.get(campaign_id, {}).values() for a in d.attempts
+            (a for d in moment.details.campaigns.get(campaign_id, {}).values() for a in d.attempts
              if a.run_id == run_id),
             None,
         )  # fmt: skip
-        if attempt is None or attempt.code_digest is None:
+        if attempt is None:
+            raise NotFound(f"campaign {campaign_id} has no run {run_id} (as of that position)")
+        if attempt.code_digest is None:
             raise NotFound(f"run {run_id} graded the adapter's own candidate: no code of its own")
         child = await self._blob(campaign_id, "candidates", attempt.code_digest)
         parent = (
@@ -62,10 +65,10 @@ class Files:
             if attempt.parent_digest
             else None
         )
-        return {"files": bundles.files_of(child), "diff": bundles.diff(parent, child)}
+        return bundles.files_of(child), bundles.diff(parent, child)
 
-    async def report(self, campaign_id: str) -> dict[str, Any]:
-        explored = self._exploration(campaign_id)
+    async def report(self, moment: Moment, campaign_id: str) -> dict[str, Any]:
+        explored = self._exploration(moment, campaign_id)
         folder = self._folder(campaign_id)
         if (folder / "report.md").is_file():
             text = (folder / "report.md").read_text()
@@ -75,19 +78,19 @@ class Files:
             raise NotFound("the data report is neither in the campaign folder nor in a live lab")
         return {"markdown": text, "plots": sorted(explored.plots)}
 
-    async def plot(self, campaign_id: str, name: str) -> bytes:
-        explored = self._exploration(campaign_id)
+    async def plot(self, moment: Moment, campaign_id: str, name: str) -> bytes:
+        explored = self._exploration(moment, campaign_id)
         if name not in explored.plots:
             raise NotFound(f"the data report has no plot {name}")
         path = self._folder(campaign_id) / "plots" / name
         return path.read_bytes() if path.is_file() else await self._store(explored.plots[name])
 
-    def _exploration(self, campaign_id: str) -> ExplorationFinished:
+    def _exploration(self, moment: Moment, campaign_id: str) -> ExplorationFinished:
         for position in reversed(self.timeline.of_campaign(campaign_id)):
             payload = self.timeline.events[position - 1].payload
-            if isinstance(payload, ExplorationFinished):
+            if position <= moment.position and isinstance(payload, ExplorationFinished):
                 return payload
-        raise NotFound(f"campaign {campaign_id} has no data report yet")
+        raise NotFound(f"campaign {campaign_id} has no data report (as of that position)")
 
     def _folder(self, campaign_id: str) -> Path:
         return self.home / "campaigns" / campaign_id

@@ -8,9 +8,19 @@ only the values it does not have yet.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import Iterator
 from datetime import datetime
+from html import escape
 from typing import Any
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import TextLexer, get_lexer_for_filename
+from pygments.util import ClassNotFound
 
 from dashboard.cards import Detail
 from dashboard.chronicle import Story
@@ -27,6 +37,7 @@ __all__ = [
     "campaign_page",
     "campaigns",
     "card",
+    "code_view",
     "headline",
     "playbook_history",
 ]
@@ -36,6 +47,10 @@ CARDS_PER_COLUMN = 50
 ROWS = 40
 SPEND_POINTS = 500
 _HEADLINE_CHARS = 200
+HIGHLIGHT_CHARS = 200_000  # a larger text is shown escaped but not lexed: lexing it would take seconds
+_HTML = HtmlFormatter(nowrap=True)  # spans of Pygments' short class names (k, nf, s2, ...), no wrapper
+_HUNK = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+_SIDES = {"del": ("old",), "add": ("new",), "same": ("old", "new")}  # the diff's lines, by side
 
 
 def campaigns(moment: Moment) -> list[dict[str, Any]]:
@@ -120,6 +135,74 @@ def card(view: CampaignView, detail: Detail) -> dict[str, Any]:
         ],
         "history": [[t.state, t.event_id, t.at.isoformat()] for t in state.history] if state else [],
     }
+
+
+def code_view(files: dict[str, str], diff: str) -> dict[str, Any]:
+    """A run's files and their diff, as text and as highlighted HTML for the page to show as is.
+
+    Candidate code is untrusted: in the HTML every character of it is escaped (by Pygments, or by
+    `escape` for the diff's markers and headers), and the only markup is spans and divs with a class.
+    """
+    return {
+        "files": files,
+        "diff": diff,
+        "highlighted": {
+            name: highlight(text, _lexer(name, len(text)), _HTML) for name, text in files.items()
+        },
+        "diff_html": "".join(
+            line for name, lines in _diff_files(diff) for line in _diff_lines(lines, _lexer(name, len(diff)))
+        ),
+    }
+
+
+def _lexer(name: str, size: int) -> Lexer:
+    """The lexer Pygments picks by the file's name; plain text for a name it does not know, or a text
+    of `size` characters above HIGHLIGHT_CHARS. Lines are kept as they are (a diff maps them back)."""
+    if size <= HIGHLIGHT_CHARS:
+        with contextlib.suppress(ClassNotFound):
+            return get_lexer_for_filename(name, stripnl=False)
+    return TextLexer(stripnl=False)
+
+
+def _diff_files(diff: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A unified diff by file: its name and its lines, each with its kind (file, hunk, add, del, same,
+    note). The hunk headers' counts say which lines are code: a removed line "-- x" reads "--- x"."""
+    files: list[tuple[str, list[tuple[str, str]]]] = [("", [])]
+    old = new = 0
+    for line in diff.splitlines():
+        if old > 0 or new > 0:
+            kind = {"-": "del", "+": "add", " ": "same"}.get(line[:1], "note")
+            old -= "old" in _SIDES.get(kind, ())
+            new -= "new" in _SIDES.get(kind, ())
+        elif hunk := _HUNK.match(line):
+            kind, old, new = "hunk", int(hunk[1] or 1), int(hunk[2] or 1)
+        else:
+            kind = "file"
+            if line.startswith("--- "):
+                files.append((line[4:], []))
+            elif line.startswith("+++ ") and line[4:] != "/dev/null":
+                files[-1] = (line[4:], files[-1][1])
+        files[-1][1].append((kind, line))
+    return files
+
+
+def _diff_lines(lines: list[tuple[str, str]], lexer: Lexer) -> Iterator[str]:
+    """One file's part of the diff, a div per line. The old file's lines and the new one's are each
+    lexed as one text, so a string opened on one side does not run on into the other."""
+    sides = {
+        side: iter(
+            _highlighted_lines([line[1:] for kind, line in lines if side in _SIDES.get(kind, ())], lexer)
+        )
+        for side in ("old", "new")
+    }
+    for kind, line in lines:
+        code = [next(sides[side]) for side in _SIDES.get(kind, ())]
+        yield f'<div class="{kind}">{escape(line[:1]) + code[-1] if code else escape(line)}</div>'
+
+
+def _highlighted_lines(lines: list[str], lexer: Lexer) -> list[str]:
+    """The lines highlighted as one text, split back into lines (Pygments closes its spans at each)."""
+    return highlight("\n".join(lines), lexer, _HTML).split("\n")
 
 
 def playbook_history(view: CampaignView) -> list[dict[str, Any]]:

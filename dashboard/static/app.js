@@ -1,10 +1,10 @@
 // The AlphaLab dashboard page: renders what the server folds from the event log (dashboard/pages.py).
-// Live pages come pushed as server-sent events; the browser never polls. Time travel asks for the page
-// as of an earlier position and holds it until "Back to live".
+// Live pages come pushed as server-sent events; the browser never polls. Time travel asks for the page,
+// and the turns, playbook, report and code, as of an earlier position, and holds them until "Back to live".
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { source: null, campaign: null, live: null, travelling: false, lastLine: 0, oldest: null, origin: "", values: [] };
+const state = { source: null, campaign: null, live: null, at: null, lastLine: 0, oldest: null, origin: "", values: [], tickets: {} };
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -32,6 +32,16 @@ async function fetchJson(path) {
   const response = await fetch(path);
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
+}
+
+function campaignPath() {
+  return `/api/campaigns/${encodeURIComponent(state.campaign)}`;
+}
+
+function latest(kind) {
+  // Answers can come back out of order: only the latest request of each kind is drawn.
+  const ticket = (state.tickets[kind] = (state.tickets[kind] || 0) + 1);
+  return () => state.tickets[kind] === ticket;
 }
 
 // --- routing ---------------------------------------------------------------------------------
@@ -75,10 +85,11 @@ function openCampaign(campaignId) {
   $("#campaigns-view").hidden = true;
   $("#campaign-view").hidden = false;
   $("#where").textContent = campaignId;
-  Object.assign(state, { campaign: campaignId, live: null, travelling: false, lastLine: 0, oldest: null, values: [] });
+  Object.assign(state, { campaign: campaignId, live: null, at: null, lastLine: 0, oldest: null, values: [] });
   document.body.classList.remove("travelling");
+  $("#live").hidden = true;
   $("#log").replaceChildren();
-  const source = new EventSource(`/api/campaigns/${encodeURIComponent(campaignId)}/stream`);
+  const source = new EventSource(`${campaignPath()}/stream`);
   source.onopen = () => { $("#connection").textContent = state.origin; };
   source.onerror = () => { $("#connection").textContent = "reconnecting…"; };
   source.onmessage = (message) => receive(JSON.parse(message.data));
@@ -95,19 +106,16 @@ function receive(message) {
   state.values = progress.from === 0 ? progress.values : state.values.concat(progress.values);
   progress.values = state.values;
   state.live = message.page;
-  const travel = $("#travel");
-  travel.max = message.position;
-  if (!state.travelling) {
-    travel.value = message.position;
-    render(message.page, null);
-  }
+  Object.assign($("#travel"), { min: message.page.first, max: message.position });
+  if (state.at === null) render(message.page);
+  else $("#live").textContent = `Back to live (event ${message.position})`; // drawn on the way back
 }
 
 const FILE_EVENTS = new Set(["agent-turn", "playbook-revised", "exploration-finished"]);
 
 function addLines(lines) {
   const log = $("#log");
-  if (lines.some((line) => FILE_EVENTS.has(line.type)) && !state.travelling) loadFiles();
+  if (lines.some((line) => FILE_EVENTS.has(line.type)) && state.at === null) loadFiles();
   for (const line of lines) {
     if (line.position <= state.lastLine) continue; // the server sends each once; a guard all the same
     state.lastLine = line.position;
@@ -117,14 +125,21 @@ function addLines(lines) {
 }
 
 function logLine(line) {
-  return el("li", { "data-position": line.position, title: line.event_id },
+  const item = el("li", { "data-position": line.position, title: `${line.event_id} (travel to this event)`,
+    class: later(line.position) ? "later" : "" },
     `${line.position}  ${line.at.slice(11, 19)}  `, el("span", { class: "type" }, line.type),
     `  ${line.producer}  ${line.text}`);
+  item.onclick = () => travelToPosition(line.position);
+  return item;
+}
+
+function later(position) {
+  return state.at !== null && position > state.at;
 }
 
 async function older() {
   if (state.oldest === null) return;
-  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}/events?before=${state.oldest}`;
+  const path = `${campaignPath()}/events?before=${state.oldest}`;
   const { events } = await fetchJson(path);
   for (const line of events) {
     $("#log").append(logLine(line));
@@ -134,39 +149,67 @@ async function older() {
 
 // --- time travel -----------------------------------------------------------------------------
 
-async function travelTo(position) {
+// state.at is the position the page shows, null while it follows the log. Live messages keep coming
+// while it is away: they update state.live and the picker's range, and are drawn on the way back.
+
+function asOf() {
+  return state.at === null ? "" : `?at=${state.at}`;
+}
+
+function travelToPosition(position) {
+  if (state.live && position >= state.live.position) backToLive();
+  else travel(`at=${position}`);
+}
+
+function travelToTime(local) {
+  if (local) travel(`time=${encodeURIComponent(local)}`); // the input's time has no offset: UTC, as the picker says
+}
+
+async function travel(query) {
   if (!state.live) return;
-  if (position >= state.live.position) return backToLive();
-  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}?at=${position}`;
+  const asked = latest("page");
+  let page;
   try {
-    const page = await fetchJson(path);
-    state.travelling = true;
-    document.body.classList.add("travelling");
-    $("#travel").value = position;
-    render(page, position);
-    loadFiles();
+    page = await fetchJson(`${campaignPath()}?${query}`);
   } catch (error) {
-    $("#as-of").textContent = `nothing of this campaign at position ${position}`;
+    if (asked()) $("#as-of").textContent = "no event of this campaign by then";
+    return;
   }
+  if (!asked()) return;
+  if (page.position >= state.live.position) backToLive();
+  else show(page.position, page);
 }
 
 function backToLive() {
-  state.travelling = false;
-  document.body.classList.remove("travelling");
-  if (state.live) {
-    $("#travel").value = state.live.position;
-    render(state.live, null);
-    loadFiles();
-  }
+  latest("page"); // a travel still on its way is not drawn
+  if (state.live) show(null, state.live);
+}
+
+function show(at, page) {
+  state.at = at;
+  document.body.classList.toggle("travelling", at !== null);
+  $("#live").hidden = at === null;
+  $("#live").textContent = `Back to live (event ${state.live.position})`;
+  for (const line of $("#log").children) line.classList.toggle("later", later(Number(line.dataset.position)));
+  render(page);
+  loadFiles();
+}
+
+function utc(iso) {
+  return new Date(iso).toISOString().slice(0, 19); // what a datetime-local input holds
 }
 
 // --- rendering -------------------------------------------------------------------------------
 
-function render(page, travelledTo) {
-  $("#as-of").textContent = travelledTo === null ? `now: event ${page.position}` : `as of event ${travelledTo}`;
-  if (document.activeElement !== $("#travel-at")) $("#travel-at").value = page.position; // not while typed in
+function render(page) {
+  const time = utc(page.time);
+  $("#as-of").textContent = `${state.at === null ? "now: event" : "as of event"} ${page.position}, ${time.replace("T", " ")} UTC`;
+  $("#travel").value = page.position;
+  for (const [input, value] of [[$("#travel-at"), page.position], [$("#travel-time"), time]]) {
+    if (document.activeElement !== input) input.value = value; // not while typed in
+  }
   renderSummary(page);
-  renderActions(page, travelledTo);
+  renderActions(page);
   renderKanban(page);
   renderLeaderboard(page.leaderboard);
   renderProgress(page.progress, page.leaderboard.direction);
@@ -185,9 +228,9 @@ function runLinks(runIds) {
 }
 
 async function loadFiles() {
-  const base = `/api/campaigns/${encodeURIComponent(state.campaign)}`;
-  const at = state.travelling ? `?at=${$("#travel").value}` : "";
-  const [{ turns }, { revisions }] = await Promise.all([fetchJson(`${base}/turns`), fetchJson(`${base}/playbook${at}`)]);
+  const [asked, base, at] = [latest("files"), campaignPath(), asOf()];
+  const [{ turns }, { revisions }] = await Promise.all([fetchJson(`${base}/turns${at}`), fetchJson(`${base}/playbook${at}`)]);
+  if (!asked()) return;
   $("#no-turns").hidden = turns.length > 0;
   $("#turns tbody").replaceChildren(...turns.map((turn) => {
     const row = el("tr", { "data-turn": turn.event_id }, el("td", {}, turn.at.slice(11, 19)), el("td", {}, turn.role),
@@ -199,17 +242,20 @@ async function loadFiles() {
     el("b", {}, `revision ${r.revision}`), ` ${r.at.slice(11, 19)} ${r.reason}`,
     el("ul", {}, ...r.added.map((t) => el("li", { class: "added" }, `+ ${t}`)), ...r.dropped.map((t) => el("li", { class: "dropped" }, `− ${t}`))))));
   try {
-    const report = await fetchJson(`${base}/report`);
+    const report = await fetchJson(`${base}/report${at}`);
+    if (!asked()) return;
     $("#report").classList.remove("muted");
     $("#report").replaceChildren(el("pre", {}, report.markdown),
-      ...report.plots.map((name) => el("img", { src: `${base}/plots/${encodeURIComponent(name)}`, alt: name, title: name })));
+      ...report.plots.map((name) => el("img", { src: `${base}/plots/${encodeURIComponent(name)}${at}`, alt: name, title: name })));
   } catch (error) {
+    if (!asked()) return;
+    $("#report").classList.add("muted");
     $("#report").textContent = "Not written yet.";
   }
 }
 
 async function showTranscript(turn) {
-  const { text } = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/transcripts/${encodeURIComponent(turn.transcript)}`);
+  const { text } = await fetchJson(`${campaignPath()}/transcripts/${encodeURIComponent(turn.transcript)}${asOf()}`);
   $("#card-body").replaceChildren(el("h3", {}, `${turn.role} turn ${turn.turn}`, " ", el("span", { class: "muted" }, turn.agent)),
     el("pre", { class: "transcript" }, text));
   $("#cancel-card").hidden = true;
@@ -217,16 +263,30 @@ async function showTranscript(turn) {
 }
 
 async function showCode(runId) {
-  const code = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/runs/${encodeURIComponent(runId)}/code`);
-  const diff = el("pre", { class: "diff" }, ...code.diff.split("\n").map((line) => el("div", {
-    class: line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }, line)));
-  $("#card-body").replaceChildren(el("h3", {}, `Code of ${runId}`), el("h4", {}, "Diff against its parent"), diff,
-    ...Object.entries(code.files).map(([name, text]) => el("details", {}, el("summary", {}, name), el("pre", {}, text))));
+  const code = await fetchJson(`${campaignPath()}/runs/${encodeURIComponent(runId)}/code${asOf()}`);
+  $("#card-body").replaceChildren(el("h3", {}, `Code of ${runId}`), el("h4", {}, "Diff against its parent"),
+    code.diff ? highlighted("diff", code.diff_html, code.diff) : el("p", { class: "muted" }, "None: the same files as its parent."),
+    ...Object.entries(code.files).map(([name, text]) =>
+      el("details", { "data-file": name }, el("summary", {}, name), highlighted("file", code.highlighted[name], text))));
   $("#cancel-card").hidden = true;
 }
 
-function renderActions(page, travelledTo) {
-  const acting = state.origin === "live" && travelledTo === null && page.status === "running";
+function highlighted(kind, html, text) {
+  // The server's Pygments HTML, in which every character of the candidate's (untrusted) text is escaped.
+  // Parsed inert in a template all the same, and shown only if it holds nothing but classed spans and
+  // divs; else the plain text.
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const inert = [...template.content.querySelectorAll("*")].every((node) =>
+    ["SPAN", "DIV"].includes(node.tagName) && [...node.attributes].every((a) => a.name === "class"));
+  const pre = el("pre", { class: `code ${kind}` });
+  if (inert) pre.append(template.content);
+  else pre.textContent = text;
+  return pre;
+}
+
+function renderActions(page) {
+  const acting = state.origin === "live" && state.at === null && page.status === "running";
   $("#actions").hidden = !acting;
   $("#pause").hidden = page.paused !== null;
   $("#resume").hidden = page.paused === null;
@@ -234,8 +294,7 @@ function renderActions(page, travelledTo) {
 }
 
 async function perform(body) {
-  const path = `/api/campaigns/${encodeURIComponent(state.campaign)}/actions`;
-  const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+  const response = await fetch(`${campaignPath()}/actions`, { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ reason: $("#reason").value, ...body }) });
   const answer = await response.json();
   $("#action-result").textContent = response.ok ? `${answer.type} by ${answer.by}` : answer.error;
@@ -277,8 +336,7 @@ function cardTile(card) {
 }
 
 async function showCard(proposalId) {
-  const at = state.travelling ? `?at=${$("#travel").value}` : "";
-  const card = await fetchJson(`/api/campaigns/${encodeURIComponent(state.campaign)}/cards/${encodeURIComponent(proposalId)}${at}`);
+  const card = await fetchJson(`${campaignPath()}/cards/${encodeURIComponent(proposalId)}${asOf()}`);
   $("#card-body").replaceChildren(
     el("h3", {}, card.proposal_id, " ", el("span", { class: "muted" }, card.state)),
     card.hypothesis ? el("p", {}, card.hypothesis) : "",
@@ -294,7 +352,7 @@ async function showCard(proposalId) {
     el("h4", {}, "History"),
     el("ol", {}, ...card.history.map(([s, id, at]) => el("li", {}, `${at.slice(11, 19)} ${s}`, el("span", { class: "muted" }, ` ${id}`)))));
   const cancel = $("#cancel-card");
-  cancel.hidden = state.origin !== "live" || state.travelling || ["analyzed", "cancelled", "dead"].includes(card.state);
+  cancel.hidden = state.origin !== "live" || state.at !== null || ["analyzed", "cancelled", "dead"].includes(card.state);
   cancel.onclick = async () => { if (await perform({ action: "cancel", proposal_id: card.proposal_id })) cancel.hidden = true; };
   $("#card-panel").hidden = false;
 }
@@ -392,8 +450,10 @@ function renderProgress(progress, direction) {
 
 // --- wiring ----------------------------------------------------------------------------------
 
-$("#travel").addEventListener("change", (e) => travelTo(Number(e.target.value)));
-$("#travel-at").addEventListener("change", (e) => travelTo(Number(e.target.value)));
+$("#travel").addEventListener("input", (e) => { $("#travel-at").value = e.target.value; }); // where a drag would land
+$("#travel").addEventListener("change", (e) => travelToPosition(Number(e.target.value)));
+$("#travel-at").addEventListener("change", (e) => travelToPosition(Number(e.target.value)));
+$("#travel-time").addEventListener("change", (e) => travelToTime(e.target.value));
 $("#live").addEventListener("click", backToLive);
 $("#give-hint").addEventListener("click", () => perform({ action: "hint", text: $("#hint-text").value }));
 $("#submit-proposal").addEventListener("click", () => {

@@ -1,19 +1,39 @@
-"""The dashboard in a real headless Chromium, watching a real campaign live and then auditing its ledger."""
+"""The dashboard in a real headless Chromium: watching a real campaign live and then auditing its ledger;
+picking an earlier event on a campaign that goes on meanwhile; reading a run's highlighted code."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from alphalab.artifacts import blob_file
+from shared.blobs import digest_of
+from shared.bus import Bus
+from shared.events import (
+    AgentTurn,
+    BaselineEvaluated,
+    CampaignStarted,
+    Event,
+    Lesson,
+    PlaybookRevised,
+    ProposalCreated,
+    RunFinished,
+    RunStarted,
+)
 from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
 from tests.conftest import service_env
 from tests.dashboard.conftest import ALPHALAB, CHROMIUM, Dashboard
+from tests.factories import PRODUCER, event
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="install Debian's chromium (apt-get install chromium)"
@@ -102,7 +122,7 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
             position = started.first.get_attribute("data-position")
             page.locator("#travel-at").fill(str(position))
             page.locator("#travel-at").press("Enter")
-            expect(page.locator("#as-of")).to_have_text(f"as of event {position}")
+            expect(page.locator("#as-of")).to_have_text(re.compile(rf"^as of event {position}, "))
             expect(page.locator(f'[data-column=running] [data-card="{proposal}"]')).to_have_count(1)
             expect(page.locator(f'[data-column=analyzed] [data-card="{proposal}"]')).to_have_count(0)
             page.locator("#live").click()
@@ -133,3 +153,174 @@ def test_watch_a_campaign_live_travel_back_in_time_then_audit_it_from_the_ledger
     finally:
         if campaign.poll() is None:
             campaign.kill()
+
+
+_XSS = '</pre><script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
+
+
+def _store(home: Path, kind: str, data: bytes) -> str:
+    """A blob put where the dashboard reads a campaign's files first: its folder (c1's)."""
+    digest = digest_of(data)
+    path = blob_file(home / "campaigns" / "c1", kind, digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return digest
+
+
+def _candidate(home: Path, files: dict[str, str]) -> str:
+    return _store(home, "candidates", json.dumps({"format": 1, "files": files}, sort_keys=True).encode())
+
+
+def _transcript(home: Path, summary: str) -> str:
+    counts = ("model_calls", "tool_calls", "input_tokens", "output_tokens", "cached_tokens")
+    document = {
+        "role": "strategist",
+        "agent": "strategist",
+        "model": "scripted",
+        "ended": "reported",
+        "ended_by": "",
+        "summary": summary,
+        "system": "plan the next experiments",
+        "calls": [],
+        "compactions": [],
+        "messages": [{"role": "user", "blocks": [{"type": "text", "text": summary}]}],
+        "totals": dict.fromkeys(counts, 0) | {"seconds": 1.0, "overhead_seconds_per_call": 0.0},
+    }
+    return _store(home, "transcripts", json.dumps(document).encode())
+
+
+def _turn(home: Path, turn: int) -> AgentTurn:
+    summary = f"plan {turn}"
+    return AgentTurn(
+        role="strategist", turn=turn, summary=summary, transcript_digest=_transcript(home, summary)
+    )
+
+
+def _run(
+    proposal: str, value: float, code: str, parent: str
+) -> list[ProposalCreated | RunStarted | RunFinished]:
+    run = f"{proposal}-1"
+    return [
+        ProposalCreated(
+            proposal_id=proposal, config={"lags": 24, "step": proposal}, change="add a trend term"
+        ),
+        RunStarted(run_id=run, proposal_id=proposal, worker="worker-1"),
+        RunFinished(run_id=run, proposal_id=proposal, value=value, code_digest=code, parent_digest=parent),
+    ]
+
+
+def _campaign(home: Path) -> list[Event]:
+    """Event k at second k: a plan, a run with code, a lesson, a second plan and a run whose code (in a
+    file named like markup) holds markup that would run if it were injected unescaped."""
+    signature = "def predict(history):\n"
+    own = _candidate(home, {"model.py": signature + "    return history[-1]\n"})
+    trend = '    """Last value plus the trend."""\n    return history[-1] + (history[-1] - history[-2])\n'
+    first = _candidate(home, {"model.py": signature + trend})
+    marked = f'    """{_XSS}"""\n    return 2 * history[-1]\n'
+    second = _candidate(
+        home, {"model.py": signature + marked, "<img src=x onerror=window.pwned=1>.html": _XSS + "\n"}
+    )
+    payloads = [
+        CampaignStarted(domain="toy", objective="forecast", metric="mae", direction="minimize", brain="llm"),
+        BaselineEvaluated(name="last-value", value=10.0),
+        _turn(home, 1),
+        *_run("p000", 6.0, first, own),
+        PlaybookRevised(revision=1, lessons=(Lesson(text="a trend term helps", run_ids=("p000-1",)),)),
+        _turn(home, 2),
+        *_run("p001", 4.0, second, first),
+    ]
+    return [event(payload, "c1", position) for position, payload in enumerate(payloads, start=1)]
+
+
+def _publish(url: str, events: list[Event]) -> None:
+    """Publish in a thread of its own: Playwright's sync API keeps an event loop running in this one."""
+
+    async def publish() -> None:
+        bus = await Bus.connect(url, PRODUCER)
+        try:
+            await bus.publish_many(events)
+        finally:
+            await bus.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, publish()).result()
+
+
+def test_pick_an_earlier_event_while_the_campaign_goes_on_then_read_a_runs_highlighted_code(
+    nats_server: EmbeddedNats, home: Path, tmp_path: Path
+) -> None:
+    _publish(nats_server.url, _campaign(home))  # positions 1-11
+    with Dashboard(home, nats_url=nats_server.url) as dashboard, sync_playwright() as playwright:
+        api = f"{dashboard.url}/api/campaigns/c1"
+        assert len(httpx.get(f"{api}/turns?at=6").json()["turns"]) == 1  # the routes travel too
+        assert httpx.get(f"{api}/runs/p001-1/code?at=6").status_code == 404  # not run yet
+        assert httpx.get(f"{api}?time=2026-01-01T00:00:08").json()["position"] == 8  # a time is UTC
+
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{dashboard.url}/#/campaign/c1")
+        finished, rows = (
+            page.locator("[data-column=finished] [data-card]"),
+            page.locator("#leaderboard tbody tr"),
+        )
+        turns, revisions = page.locator("#turns tbody tr"), page.locator("#playbook-history > li")
+        expect(page.locator("#as-of")).to_have_text("now: event 11, 2026-01-01 00:00:11 UTC")
+        expect(finished).to_have_count(2)
+        expect(turns).to_have_count(2)
+        expect(page.locator("#live")).to_be_hidden()
+        live_rows = rows.count()
+
+        page.locator("#travel-time").fill("2026-01-01T00:00:08")  # the last event by then: 8
+        expect(page.locator("#as-of")).to_have_text("as of event 8, 2026-01-01 00:00:08 UTC")
+        expect(finished).to_have_count(1)
+        expect(turns).to_have_count(2)
+        page.locator("#travel").fill("6")  # the slider: after the first run, before the lesson and plan 2
+        expect(page.locator("#as-of")).to_have_text("as of event 6, 2026-01-01 00:00:06 UTC")
+        expect(page.locator("#travel-at")).to_have_value("6")
+        expect(finished).to_have_count(1)
+        expect(rows).to_have_count(live_rows - 1)
+        expect(turns).to_have_count(1)
+        expect(revisions).to_have_count(0)
+        expect(page.locator("#log li.later")).to_have_count(5)
+        turns.first.click()
+        expect(page.locator("#card-body")).to_contain_text("summary: plan 1")
+        page.locator("#close-card").click()
+
+        # The campaign goes on: the live page follows it, and the historical view stays as it is.
+        _publish(
+            nats_server.url,
+            [
+                event(_turn(home, 3), "c1", 12),
+                event(ProposalCreated(proposal_id="p002", config={}), "c1", 13),
+            ],
+        )
+        expect(page.locator("#live")).to_have_text("Back to live (event 13)")
+        expect(page.locator("#as-of")).to_have_text("as of event 6, 2026-01-01 00:00:06 UTC")
+        expect(page.locator("[data-column=proposed] [data-card]")).to_have_count(0)
+        expect(turns).to_have_count(1)
+
+        page.locator("#live").click()  # caught up: what came meanwhile is there
+        expect(page.locator("#as-of")).to_have_text("now: event 13, 2026-01-01 00:00:13 UTC")
+        expect(page.locator('[data-column=proposed] [data-card="p002"]')).to_have_count(1)
+        expect(finished).to_have_count(2)
+        expect(turns).to_have_count(3)
+        expect(revisions).to_have_count(1)
+        expect(page.locator("#log li.later")).to_have_count(0)
+
+        # The second run's code: tokens in Pygments' spans, and the markup in it shown as text.
+        page.locator("#log li[data-position='11']").click()  # a log line travels to its event
+        expect(page.locator("#as-of")).to_have_text(re.compile(r"^as of event 11, "))
+        page.locator('[data-card="p001"]').click()
+        page.locator("[data-code='p001-1']").click()
+        body = page.locator("#card-body")
+        expect(body.locator("h3")).to_have_text("Code of p001-1")
+        body.locator("[data-file='model.py'] summary").click()
+        expect(body.locator("[data-file='model.py'] pre.code .k").first).to_have_text("def")
+        expect(body.locator("pre.diff .same .k").first).to_have_text("def")
+        expect(body.locator("pre.diff .del")).to_have_count(2)
+        expect(body.locator("pre.diff .del .k")).to_have_text(["return"])
+        expect(body.locator("[data-file='model.py'] pre.code")).to_contain_text(_XSS)
+        expect(body.locator("summary", has_text="<img src=x onerror=window.pwned=1>.html")).to_have_count(1)
+        expect(body.locator("script, img")).to_have_count(0)
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        page.screenshot(path=str(tmp_path / "travelled.png"), full_page=True)
