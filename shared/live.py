@@ -20,6 +20,7 @@ from shared.events import SUBJECT_PREFIX, Event, Payload, decode
 from shared.heartbeat import Heartbeat
 from shared.inputs import Inputs
 from shared.projections import CampaignView, Lab, evolve
+from shared.snapshots import SnapshotStore
 
 __all__ = ["Decision", "LiveProjection", "fold_stream", "follow", "publish_decisions", "running_campaigns"]
 
@@ -50,15 +51,21 @@ class LiveProjection:
         *,
         campaign_id: str | None = None,
         on_event: Callable[[Event], None] | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
-        """`on_event` is called with each event folded, in order: for a reader that keeps the log too."""
+        """`on_event` is called with each event folded, in order: for a reader that keeps the log too.
+        With `snapshots`, it starts from the latest snapshot of the whole lab (if there is a good one)
+        and folds only the events after it; `on_event` then sees only those."""
+        assert snapshots is None or campaign_id is None, "a snapshot is of the whole lab"
         self.lab = Lab()
+        self._snapshots = snapshots
         self._on_event = on_event
         self._bus = bus
         self._subject = f"{SUBJECT_PREFIX}.{campaign_id or '*'}.>"
         self._subscription: JetStreamContext.PushSubscription | None = None
         self._generation = 0  # which subscription is current; a replaced one's late messages are stale
         self._stream_seq = 0  # stream sequence of the last message folded
+        self.started_from = 0  # the stream sequence of the snapshot it started from (0: none)
         self._folded = 0  # consumer sequence (in the current subscription) of the last message folded
 
     @property
@@ -67,6 +74,10 @@ class LiveProjection:
         return self._stream_seq
 
     async def start(self) -> None:
+        if self._snapshots is not None and (snapshot := await self._snapshots.load()) is not None:
+            self.lab, self._stream_seq = snapshot.lab, snapshot.stream_seq
+            self.started_from = snapshot.stream_seq
+            log.info("projection_from_snapshot", stream_seq=snapshot.stream_seq, events=snapshot.lab.position)
         await self._subscribe()
 
     async def _subscribe(self) -> None:
@@ -152,8 +163,8 @@ async def follow(
     `step` on it every `every` seconds, with this instance's heartbeat reporting each turn.
 
     A step interrupted by the bus being away is tried again on a later turn; any other error ends the
-    service (crash-only: it is restarted and rebuilds its projection)."""
-    projection = LiveProjection(bus)
+    service (crash-only: it is restarted and rebuilds its projection, from the latest snapshot)."""
+    projection = LiveProjection(bus, snapshots=SnapshotStore(bus))
     await projection.start()
     try:
         async with Heartbeat(bus) as heartbeat:

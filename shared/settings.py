@@ -32,6 +32,16 @@ class Settings(BaseModel):
     sandbox: Literal["auto", "bubblewrap", "namespaces", "none"] = Field(
         default="auto", description="how candidates are isolated (read by shared.sandbox); auto: strongest"
     )
+    gpus: str = Field(
+        default="auto",
+        pattern=r"^(auto|none|[0-9]+(,[0-9]+)*)$",
+        description="the GPUs a worker may use: auto (every one nvidia-smi lists), none, or indices: 0,1",
+    )
+    snapshot_every: int = Field(
+        default=10_000,
+        ge=0,
+        description="events between snapshots of the projections (0: none; see shared.snapshots)",
+    )
 
     @property
     def ledger_path(self) -> Path:

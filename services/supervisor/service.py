@@ -13,6 +13,7 @@ from shared.heartbeat import HEARTBEAT_TTL_S, alive, beat_of
 from shared.inputs import Inputs
 from shared.live import LiveProjection, follow, publish_decisions, running_campaigns
 from shared.settings import Settings
+from shared.snapshots import SnapshotStore, Snapshotter
 
 __all__ = ["run"]
 
@@ -22,7 +23,13 @@ TICK_S = 1.0
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
     inputs = Inputs(bus.blobs, settings.inputs_cache)
-    await follow(bus, stop, TICK_S, lambda projection: _inspect_all(bus, projection, inputs))
+    snapshotter = Snapshotter(SnapshotStore(bus), settings.snapshot_every)
+
+    async def step(projection: LiveProjection) -> None:
+        await _inspect_all(bus, projection, inputs)
+        await snapshotter.tick(projection)  # the one service that snapshots the lab for the others
+
+    await follow(bus, stop, TICK_S, step)
 
 
 async def _inspect_all(bus: Bus, projection: LiveProjection, inputs: Inputs) -> None:
