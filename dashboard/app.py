@@ -61,7 +61,7 @@ from dashboard.timeline import Moment, Timeline
 from shared.actions import act, action
 from shared.bundles import BundleError
 from shared.bus import Bus
-from shared.errors import ConfigError
+from shared.errors import ConfigError, PermissionDenied
 
 __all__ = ["COOKIE", "create_app"]
 
@@ -223,6 +223,8 @@ async def _act(timeline: Timeline, bus: Bus | None, user: str, request: Request)
         event = await act(bus, timeline.lab.campaigns.get(campaign_id), asked, campaign_id)
     except ConfigError as err:
         return JSONResponse({"error": str(err)}, 409)
+    except PermissionDenied as err:
+        return JSONResponse({"error": str(err)}, 403)
     return _json({"type": event.type, "event_id": event.event_id, "by": user})
 
 

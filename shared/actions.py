@@ -108,5 +108,5 @@ async def act(bus: Bus, view: CampaignView | None, asked: Action, campaign_id: s
     if (why := refusal(view, asked)) is not None:
         raise ConfigError(f"{asked.TYPE}: {why}")
     event = Event.new(asked, campaign_id=campaign_id, producer=bus.producer)
-    await bus.publish(event)
+    await bus.publish_allowed(event)  # PermissionDenied for a user who may not act (the read-only cli)
     return event

@@ -31,7 +31,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.blobs import BlobStore
-from shared.errors import MalformedEvent, NatsUnavailable
+from shared.errors import MalformedEvent, NatsUnavailable, PermissionDenied
 from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode
 from shared.secrets import redact_bytes
 
@@ -40,6 +40,7 @@ __all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM", "bus_away"]
 STREAM = "ALPHALAB_EVENTS"
 DUPLICATE_WINDOW_S = 120.0
 DELIVERY_BACKSTOP = 50  # JetStream's max_deliver for work consumers: deliveries, whatever ended them
+_REFUSED_PUBLISH = re.compile(r'permissions violation for publish to "?([^"\s\']+)', re.IGNORECASE)
 _BUS_AWAY = (
     NatsUnavailable,
     nats.errors.TimeoutError,
@@ -88,6 +89,7 @@ class Bus:
         self.producer = producer
         self.blobs = BlobStore(self.js)
         self._failures: dict[tuple[str, int], int] = {}  # (consumer, stream seq) -> handler failures
+        self._refusals: dict[str, asyncio.Future[None]] = {}  # subject -> set when the server refuses it
 
     @classmethod
     async def connect(
@@ -103,9 +105,13 @@ class Bus:
             if not nc.is_closed:  # a close we asked for is not worth a warning
                 log.warning("nats_disconnected")
 
+        refused: list[Bus] = []  # the bus, once made: a refused publish is told to it
+
         async def error(err: Exception) -> None:
             # Before the first connection the caller gets one clear error instead of one per attempt.
             (log.warning if nc.is_connected else log.debug)("nats_error", error=repr(err))
+            if refused and (found := _REFUSED_PUBLISH.search(str(err))):
+                refused[0]._refused(found.group(1))
 
         try:
             # nats-py retries the first connection as often as later reconnections (forever here),
@@ -127,6 +133,7 @@ class Bus:
             reason = f"no answer within {connect_timeout:g} s" if isinstance(err, TimeoutError) else str(err)
             raise NatsUnavailable(f"cannot reach NATS at {url}: {reason or type(err).__name__}") from err
         bus = cls(nc, producer)
+        refused.append(bus)
         if ensure_stream:
             await bus.ensure_stream()
         return bus
@@ -156,6 +163,28 @@ class Bus:
         """Publish and wait for JetStream's ack; `ack.duplicate` is True if it was already stored."""
         data = redact_bytes(encode(event))
         return await self.js.publish(event.subject, data, headers={"Nats-Msg-Id": event.event_id})
+
+    async def publish_allowed(self, event: Event) -> api.PubAck:
+        """`publish`, for a user who may not be allowed to: PermissionDenied as soon as the server
+        refuses the subject, instead of waiting out the ack's timeout (an operator's action)."""
+        key = event.subject.lower()  # nats-py hands the server's error over lowercased
+        refusal = self._refusals.setdefault(key, asyncio.get_running_loop().create_future())
+        acked = asyncio.ensure_future(self.publish(event))
+        try:
+            await asyncio.wait({acked, refusal}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if self._refusals.get(key) is refusal and not refusal.done():
+                del self._refusals[key]
+        if acked.done():
+            return acked.result()
+        acked.cancel()
+        user = self.nc.connected_url.username if self.nc.connected_url else None
+        raise PermissionDenied(f"the NATS user {user or '(anonymous)'} may not publish {event.subject}")
+
+    def _refused(self, subject: str) -> None:
+        refusal = self._refusals.pop(subject.lower(), None)
+        if refusal is not None and not refusal.done():
+            refusal.set_result(None)
 
     async def publish_many(self, events: Sequence[Event]) -> list[api.PubAck]:
         """Publish without waiting between events, then wait for every ack (in order)."""

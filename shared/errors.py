@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AlphaLabError", "ConfigError", "MalformedEvent", "NatsUnavailable"]
+__all__ = ["AlphaLabError", "ConfigError", "MalformedEvent", "NatsUnavailable", "PermissionDenied"]
 
 
 class AlphaLabError(Exception):
@@ -22,3 +22,7 @@ class NatsUnavailable(AlphaLabError):
 
 class MalformedEvent(AlphaLabError):
     """Raw bytes that are not a valid event; the message is the reason kept in the dead letter."""
+
+
+class PermissionDenied(AlphaLabError):
+    """The NATS server refused this user something (a publish to a subject it may not use)."""
