@@ -170,7 +170,9 @@ def _diff_files(diff: str) -> list[tuple[str, list[tuple[str, str]]]]:
     files: list[tuple[str, list[tuple[str, str]]]] = [("", [])]
     old = new = 0
     for line in diff.splitlines():
-        if old > 0 or new > 0:
+        if line.startswith("\\"):  # "\ No newline at end of file": about the line before it
+            kind = "note"
+        elif old > 0 or new > 0:
             kind = {"-": "del", "+": "add", " ": "same"}.get(line[:1], "note")
             old -= "old" in _SIDES.get(kind, ())
             new -= "new" in _SIDES.get(kind, ())

@@ -83,14 +83,16 @@ def diff(parent: bytes | None, child: bytes, *, context: int = 3) -> str:
         old, new = before.get(name), after.get(name)
         if old == new:
             continue
+        lines = difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            (new or "").splitlines(keepends=True),
+            fromfile=f"a/{name}" if old is not None else "/dev/null",
+            tofile=f"b/{name}" if new is not None else "/dev/null",
+            n=context,
+        )
+        # as git writes it: a last line without its newline would run into the next file's header
         chunks.extend(
-            difflib.unified_diff(
-                (old or "").splitlines(keepends=True),
-                (new or "").splitlines(keepends=True),
-                fromfile=f"a/{name}" if old is not None else "/dev/null",
-                tofile=f"b/{name}" if new is not None else "/dev/null",
-                n=context,
-            )
+            line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in lines
         )
     return "".join(chunks)
 

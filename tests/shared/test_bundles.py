@@ -45,6 +45,19 @@ def test_diff_shows_changed_and_new_files(tmp_path: Path) -> None:
     assert "-a = 1" in text and "+a = 2" in text and "+++ b/features.py" in text
 
 
+def test_a_last_line_without_its_newline_is_marked_as_git_marks_it(tmp_path: Path) -> None:
+    """Else it would run into the next file's `---` header, and a reader would see one file."""
+    (tmp_path / "a.py").write_text("x = 1")
+    parent = bundles.pack(tmp_path, ["a.py"])
+    (tmp_path / "a.py").write_text("x = 2")
+    (tmp_path / "b.py").write_text("y = 0")
+    text = bundles.diff(parent, bundles.pack(tmp_path, ["a.py", "b.py"]))
+    marker = "\\ No newline at end of file\n"
+    assert f"-x = 1\n{marker}+x = 2\n{marker}--- /dev/null\n+++ b/b.py\n" in text and text.endswith(
+        f"+y = 0\n{marker}"
+    )
+
+
 def test_a_folder_swapped_for_a_link_and_an_oversized_file_are_refused(tmp_path: Path) -> None:
     (tmp_path / "host").mkdir()
     (tmp_path / "host" / "secret.py").write_text("key = 1\n")
