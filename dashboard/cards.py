@@ -23,9 +23,11 @@ class Attempt:
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    log_tail: str = ""  # the end of a failed run's log
     wall_seconds: float = 0.0
     verdict: str | None = None
     summary: str = ""
+    debrief: str = ""  # an LLM worker's reading of the run
     code_digest: str | None = None
     parent_digest: str | None = None
 
@@ -62,12 +64,16 @@ def evolve(details: Details, event: Event) -> Details:
         case RunFailed(proposal_id=proposal_id, run_id=run_id) as failed if attempt := _attempt(
             cards, proposal_id, run_id
         ):
-            attempt.error = failed.error
+            attempt.error, attempt.log_tail = failed.error, failed.log_tail
             _ended(attempt, event, failed)
         case RunAnalyzed(proposal_id=proposal_id, run_id=run_id) as analyzed if attempt := _attempt(
             cards, proposal_id, run_id
         ):
-            attempt.verdict, attempt.summary = analyzed.verdict, analyzed.summary
+            attempt.verdict, attempt.summary, attempt.debrief = (
+                analyzed.verdict,
+                analyzed.summary,
+                analyzed.debrief,
+            )
     return details
 
 

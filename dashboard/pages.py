@@ -126,8 +126,10 @@ def card(view: CampaignView, detail: Detail) -> dict[str, Any]:
                 "value": a.value,
                 "metrics": a.metrics,
                 "error": a.error,
+                "log_tail": a.log_tail,
                 "verdict": a.verdict,
                 "summary": a.summary,
+                "debrief": a.debrief,
                 "code_digest": a.code_digest,
                 "parent_digest": a.parent_digest,
             }

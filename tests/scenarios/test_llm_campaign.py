@@ -166,6 +166,7 @@ def _dashboard_shows_the_transcript_and_the_diff(
         expect(page.locator("#card-body pre.transcript")).to_contain_text("calendar_features.py")
         page.locator("#close-card").click()
         page.locator(f'[data-column=analyzed] [data-card="{proposal}"]').click()
+        expect(page.locator("#card-body .debrief").first).to_contain_text("the harness's value decides")
         page.locator(f'[data-code="{run_id}"]').click()
         expect(page.locator("#card-body pre.diff .add").first).to_be_visible()
         expect(page.locator("#card-body pre.diff")).to_contain_text(
