@@ -39,6 +39,7 @@ __all__ = [
     "Manifest",
     "Metric",
     "Param",
+    "Resources",
     "builtin_domains",
     "load_domain",
 ]
@@ -110,6 +111,22 @@ class Budget(_Strict):
     patience: int | None = Field(default=None, ge=1)
 
 
+class Resources(_Strict):
+    """What one run needs besides a CPU: its GPUs, and the memory it uses on each. Only a worker that
+    has such GPUs takes the run; a run without GPUs is never given one (docs/adapters.md)."""
+
+    gpus: int = Field(default=0, ge=0, le=16, strict=True, description="GPUs per run; 0: a CPU run")
+    gpu_memory_mb: int | None = Field(
+        default=None, ge=1, strict=True, description="memory a run uses on each GPU; unset: each GPU whole"
+    )
+
+    @model_validator(mode="after")
+    def _memory_of_a_gpu(self) -> Resources:
+        if self.gpu_memory_mb is not None and self.gpus == 0:
+            raise ValueError("gpu_memory_mb is the memory of each GPU of a run: set gpus = 1 (or more)")
+        return self
+
+
 class Param(_Strict):
     """One search-space dimension; `when` makes it apply only while earlier categoricals take given values."""
 
@@ -171,6 +188,7 @@ class Manifest(_Strict):
     )
     data: Data = Data()
     budget: Budget = Budget()
+    resources: Resources = Resources()
     deterministic: bool = Field(
         default=False, description="a configuration's result does not depend on the seed: never replicate"
     )

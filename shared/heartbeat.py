@@ -7,6 +7,11 @@ has processed. An instance that beats but whose loop stopped turning is stuck: w
 processes restarts it. Each process is a new `incarnation`, so a restart shows even under the same
 name. The Supervisor reads the bucket to find silent workers; the Strategist counts live workers to keep
 each one busy. Heartbeats are not events: they would flood the log with nothing worth auditing.
+
+A worker's beat also says what it has and holds (`resources`: its CPUs, memory, and each GPU's memory
+and what its runs left of it, see services/worker/resources.py) and every run it is working on
+(`runs`; `busy_with` is the first of them, as it was the only one before workers ran several). Beats
+from before these fields read with their defaults, and readers from before pass over them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import structlog
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
@@ -45,11 +52,16 @@ class Beat:
     started_at: float = 0.0
     turned_at: float = 0.0  # when the main loop last turned (or a long handler reported progress)
     position: int = 0  # the stream sequence the instance has processed up to
+    runs: tuple[str, ...] = ()  # every run id it is working on
+    resources: dict[str, Any] | None = None  # a worker's CPUs, memory and GPUs (see the module docstring)
 
     @classmethod
     def parse(cls, raw: bytes) -> Beat:
         document = json.loads(raw)
-        return cls(**{f.name: document[f.name] for f in fields(cls) if f.name in document})
+        known = {f.name: document[f.name] for f in fields(cls) if f.name in document}
+        if isinstance(known.get("runs"), list):
+            known["runs"] = tuple(known["runs"])
+        return cls(**known)
 
     def stuck(self, now: float, after: float = STUCK_AFTER_S) -> bool:
         """Beating, but its main loop has not turned for `after` seconds."""
@@ -70,14 +82,21 @@ class Heartbeat:
     stops the loop within a bounded time, whatever the bus is doing.
     """
 
-    def __init__(self, bus: Bus, interval: float = 2.0) -> None:
+    def __init__(
+        self, bus: Bus, interval: float = 2.0, resources: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self._bus = bus
         self._interval = interval
-        self.busy_with: str | None = None
+        self._resources = resources
+        self.runs: list[str] = []  # the runs this instance is working on, oldest first
         self._started_at = self._turned_at = time.time()
         self._position = 0
         self._stopped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def busy_with(self) -> str | None:
+        return self.runs[0] if self.runs else None
 
     @property
     def key(self) -> str:
@@ -100,6 +119,8 @@ class Heartbeat:
             started_at=self._started_at,
             turned_at=self._turned_at,
             position=self._position,
+            runs=tuple(self.runs),
+            resources=self._resources() if self._resources is not None else None,
         )
         await (await _bucket(self._bus)).put(self.key, json.dumps(asdict(beat)).encode())
 

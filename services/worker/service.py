@@ -1,28 +1,43 @@
-"""The Worker process: one proposal at a time from the durable consumer that all workers share.
+"""The Worker process: proposals from the durable consumers that workers share, each run by one worker.
 
-JetStream gives each queued proposal to exactly one worker; a worker that dies leaves its message
-unacked and JetStream redelivers it after `ACK_WAIT_S` (long runs call `in_progress()` meanwhile).
-Before running, the worker consults its projection of the stream, so a redelivered proposal that
-already finished is not run again, and a cancelled one is not run at all. Its events have ids
-derived from the run id, so republishing after a crash is deduplicated.
+JetStream gives each queued proposal to exactly one worker of a durable; a worker that dies leaves its
+message unacked and JetStream redelivers it after `ACK_WAIT_S` (long runs call `in_progress()`
+meanwhile). Before running, the worker consults its projection of the stream, so a redelivered
+proposal that already finished is not run again, and a cancelled one is not run at all. Its events
+have ids derived from the run id, so republishing after a crash is deduplicated.
+
+Resources (services/worker/resources.py): a worker finds its CPUs, memory and GPUs at start and says
+so in its heartbeat. What a proposal's run needs is its own `resources`, else its domain's manifest's
+`[resources]` (a CPU run without one). Every worker reads the durable `workers` and runs its CPU
+proposals, one at a time; a worker with GPUs also reads `gpu-workers`, over the same proposals, and
+runs its GPU proposals, packed onto its devices by memory (`admission`), several at once. Each durable
+passes over (acks) the other kind's proposals, so each proposal is run by one worker of the right
+kind: a CPU-only worker never takes a GPU run, and a GPU run waits on `gpu-workers` for a GPU worker,
+however late one joins. Each run is granted its devices (`shared.sandbox.devices`): a GPU run's
+processes see `CUDA_VISIBLE_DEVICES=<its indices>` and the GPU device nodes, a CPU run's none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+from typing import cast
 
 import structlog
+from nats.js import JetStreamContext
 
-from services.worker import llm
+from services.worker import llm, resources
+from services.worker.admission import BOUNCES, Admission
 from services.worker.execution import execute
+from services.worker.resources import Placement, Pool
 from shared import bundles
 from shared.agents.session import Agent
 from shared.blobs import BlobMissing
 from shared.bus import Bus, Delivery
 from shared.domain import Domain
 from shared.errors import ConfigError
-from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, RunStarted
+from shared.events import Event, Payload, Price, ProposalCreated, RunFailed, RunResources, RunStarted
 from shared.heartbeat import Heartbeat
 from shared.inputs import Inputs
 from shared.live import LiveProjection
@@ -30,32 +45,55 @@ from shared.llm import price_for
 from shared.periodic import every
 from shared.projections import CampaignView
 from shared.projections.verdict import judge
-from shared.sandbox import tree
+from shared.sandbox import devices, tree
 from shared.settings import Settings
+from shared.snapshots import SnapshotStore
 
-__all__ = ["ACK_WAIT_S", "DURABLE", "run"]
+__all__ = ["ACK_WAIT_S", "DURABLE", "GPU_DURABLE", "SUBJECT", "run"]
 
 DURABLE = "workers"
+GPU_DURABLE = "gpu-workers"
+SUBJECT = "alphalab.events.*.proposal-created"
+RUNS_PER_GPU = 4  # at most this many GPU runs per device at once, however little memory they take
 ACK_WAIT_S = 30.0
 PAUSED_CHECK_S = 1.0
 CLOSED = frozenset({"analyzed", "cancelled"})
 HAS_RESULT = frozenset({"finished", "failed"})
+CPU_RUN = RunResources()
 log = structlog.get_logger(__name__)
 
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
-    projection = LiveProjection(bus)
+    host = await asyncio.to_thread(resources.discover, settings.gpus)
+    pool = Pool(host.gpus)
+    log.info("worker_resources", **host.describe())
+    projection = LiveProjection(bus, snapshots=SnapshotStore(bus))
     await projection.start()
     try:
-        async with Heartbeat(bus) as heartbeat:
+        async with Heartbeat(bus, resources=lambda: host.describe(pool)) as heartbeat:
             worker = _Worker(bus, projection, heartbeat, settings)
-            subscription = await bus.subscription(
-                DURABLE, subject="alphalab.events.*.proposal-created", ack_wait=ACK_WAIT_S
-            )
             turned = lambda: heartbeat.turned(projection.stream_seq)  # noqa: E731
-            await bus.consume(subscription, worker.handle, stop, batch=1, on_turn=turned)
+            cpu = await bus.subscription(DURABLE, subject=SUBJECT, ack_wait=ACK_WAIT_S)
+            async with asyncio.TaskGroup() as loops:
+                loops.create_task(bus.consume(cpu, worker.handle_cpu, stop, batch=1, on_turn=turned))
+                if host.gpus:
+                    gpu = await bus.subscription(GPU_DURABLE, subject=SUBJECT, ack_wait=ACK_WAIT_S)
+                    worker.admission = Admission(gpu, pool, worker.need, stop)
+                    door = cast(JetStreamContext.PullSubscription, worker.admission)  # consume fetches only
+                    for _ in range(max(1, min(host.cpus, RUNS_PER_GPU * len(host.gpus)))):
+                        loops.create_task(bus.consume(door, worker.handle_gpu, stop, batch=1, on_turn=turned))
     finally:
         await projection.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _AdapterOf:
+    """A campaign's adapter alone (`Inputs.resolve` then leaves its data file where it is)."""
+
+    domain: str | None
+    adapter_digest: str | None
+    data: None = None
+    data_digest: None = None
 
 
 class _Worker:
@@ -65,11 +103,52 @@ class _Worker:
         self.bus, self.projection, self.heartbeat = bus, projection, heartbeat
         self.workspaces = settings.home / "workspaces"
         self.inputs = Inputs(bus.blobs, settings.inputs_cache)
+        self.admission: Admission | None = None
 
-    async def handle(self, event: Event, delivery: Delivery) -> None:
+    async def handle_cpu(self, event: Event, delivery: Delivery) -> None:
+        """A proposal from `workers`: run it if it is a CPU run, pass over it if not."""
+        await self._handle(event, delivery, gpu=False, placement=None)
+
+    async def handle_gpu(self, event: Event, delivery: Delivery) -> None:
+        """A proposal from `gpu-workers`, placed on devices by the admission if it is a GPU run."""
+        assert self.admission is not None
+        placement = self.admission.placed(delivery.stream_seq)
+        try:
+            await self._handle(event, delivery, gpu=True, placement=placement)
+        finally:
+            if placement is not None:
+                self.admission.release(placement)
+
+    async def need(self, event: Event) -> RunResources | None:
+        """What a proposal's run needs (its own `resources`, else its domain's), or None if it is
+        closed already. Every worker finds the same for the same proposal: it says which durable's
+        workers take it. An adapter that cannot be had makes it a CPU run, which fails saying why."""
+        proposal = event.payload
+        if not isinstance(proposal, ProposalCreated):
+            return None
+        await self.projection.settle()
+        if self._view(event).kanban.cards[proposal.proposal_id].state in CLOSED:
+            return None
+        if proposal.resources is not None:
+            return proposal.resources
+        view = self._view(event)
+        try:
+            resolved = await self.inputs.resolve(_AdapterOf(view.domain, view.adapter_digest))
+        except ConfigError:
+            return CPU_RUN
+        return RunResources.model_validate(resolved.domain.manifest.resources.model_dump())
+
+    async def _handle(
+        self, event: Event, delivery: Delivery, *, gpu: bool, placement: Placement | None
+    ) -> None:
         proposal = event.payload
         if not isinstance(proposal, ProposalCreated):
             return
+        need = await self.need(event)
+        if need is None or (need.gpus > 0) != gpu:
+            kind = "closed" if need is None else "gpu" if need.gpus else "cpu"
+            log.info("proposal_passed_over", proposal_id=proposal.proposal_id, kind=kind)
+            return  # closed, or the other kind's: their durable gives it to one of them
         view = await self._unless_paused(event.campaign_id, delivery)
         card = view.kanban.cards[proposal.proposal_id]
         if card.state in CLOSED or card.state in HAS_RESULT or view.status == "finished":
@@ -83,9 +162,14 @@ class _Worker:
                 run_id=run_id, proposal_id=proposal.proposal_id, worker=self.bus.producer.instance,
                 attempt=len(card.run_ids) + 1,
             ))  # fmt: skip
-            self.heartbeat.busy_with = run_id
+            self.heartbeat.runs.append(run_id)
             try:
-                result = await self._run_unless_cancelled(event, view, proposal, run_id, delivery)
+                if need.gpus and placement is None:
+                    result: Payload = self._unplaced(proposal, run_id, need, delivery)
+                else:
+                    gpus = placement.devices if placement is not None else ()
+                    log.info("run_placed", gpus=gpus)
+                    result = await self._run_unless_cancelled(event, view, proposal, run_id, delivery, gpus)
                 await self._publish(
                     event, f"{run_id}-{result.TYPE}", result
                 )  # kept for audit, counted or not
@@ -95,8 +179,23 @@ class _Worker:
                 if counted:
                     await self._analyze(event, view, run_id, result, delivery)
             finally:
-                self.heartbeat.busy_with = None
+                self.heartbeat.runs.remove(run_id)
             log.info("run_done", outcome=result.TYPE, fenced=not counted)
+
+    def _unplaced(
+        self, proposal: ProposalCreated, run_id: str, need: RunResources, delivery: Delivery
+    ) -> RunFailed:
+        """The result of a GPU run that no GPU worker could place in `BOUNCES` deliveries."""
+        assert self.admission is not None
+        each = f"{need.gpu_memory_mb} MB on each" if need.gpu_memory_mb else "each to itself"
+        have = ", ".join(f"GPU {g.index} {g.name} ({g.capacity_mb} MB free)" for g in self.admission.gpus)
+        error = (
+            f"needs {need.gpus} GPU(s), {each}; no GPU worker took it in {delivery.num_delivered} "
+            f"deliveries (at most {BOUNCES}), and {self.bus.producer.instance} has {have or 'no GPU'}"
+        )
+        return RunFailed(
+            run_id=run_id, proposal_id=proposal.proposal_id, error=error, parent_digest=proposal.parent_digest
+        )
 
     async def _unless_paused(self, campaign_id: str, delivery: Delivery) -> CampaignView:
         """The campaign's view once it is not paused (an operator's pause holds the proposal here,
@@ -111,10 +210,17 @@ class _Worker:
         return view
 
     async def _run_unless_cancelled(
-        self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery
+        self,
+        event: Event,
+        view: CampaignView,
+        proposal: ProposalCreated,
+        run_id: str,
+        delivery: Delivery,
+        gpus: tuple[int, ...],
     ) -> Payload:
-        """Run the proposal; if it is cancelled meanwhile, kill the run and report it failed."""
-        running = asyncio.create_task(self._execute(event, view, proposal, run_id, delivery))
+        """Run the proposal on `gpus` (none: a CPU run); if it is cancelled meanwhile, kill the run and
+        report it failed."""
+        running = asyncio.create_task(self._granted(gpus, event, view, proposal, run_id, delivery))
         while not running.done():
             await asyncio.wait({running}, timeout=0.5)
             card = self.projection.lab.campaigns[event.campaign_id].kanban.cards[proposal.proposal_id]
@@ -126,6 +232,19 @@ class _Worker:
                     run_id=run_id, proposal_id=proposal.proposal_id, error="cancelled while running"
                 )
         return running.result()
+
+    async def _granted(
+        self,
+        gpus: tuple[int, ...],
+        event: Event,
+        view: CampaignView,
+        proposal: ProposalCreated,
+        run_id: str,
+        delivery: Delivery,
+    ) -> Payload:
+        """`_execute` with every sandboxed process of the run granted `gpus` and no other GPU."""
+        with devices.granted(gpus):
+            return await self._execute(event, view, proposal, run_id, delivery)
 
     async def _execute(
         self, event: Event, view: CampaignView, proposal: ProposalCreated, run_id: str, delivery: Delivery

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from shared.events.envelope import Payload
 
@@ -46,6 +46,7 @@ __all__ = [
     "RunAnalyzed",
     "RunFailed",
     "RunFinished",
+    "RunResources",
     "RunStarted",
     "StallDetected",
     "SubmissionRefused",
@@ -217,6 +218,21 @@ class BaselineEvaluated(Payload):
 # --- proposals and runs ----------------------------------------------------------------------
 
 
+class RunResources(_Part):
+    """What a run needs besides a CPU (a domain's `[resources]`): no GPUs is a CPU run, which a worker
+    never gives a GPU; a GPU run goes only to a worker with `gpus` devices that each have
+    `gpu_memory_mb` free (unset: a whole device each)."""
+
+    gpus: int = Field(default=0, ge=0, le=16, strict=True)
+    gpu_memory_mb: int | None = Field(default=None, ge=1, strict=True, description="on each of its GPUs")
+
+    @model_validator(mode="after")
+    def _memory_of_a_gpu(self) -> RunResources:
+        if self.gpu_memory_mb is not None and self.gpus == 0:
+            raise ValueError("gpu_memory_mb is the memory of each GPU of a run: it needs gpus >= 1")
+        return self
+
+
 class ProposalCreated(Payload):
     """An experiment to run; proposals with equal `config` and code are replicates, told apart by `seed`.
 
@@ -235,6 +251,11 @@ class ProposalCreated(Payload):
     parent_digest: Digest | None = Field(default=None, description="the candidate bundle to start from")
     answers: str | None = Field(
         default=None, max_length=256, description="the operator's submission or hint this proposal follows"
+    )
+    resources: RunResources | None = Field(
+        default=None,
+        description="what its run needs; None: what its domain's manifest says (a CPU run without "
+        "[resources], as every proposal was before there was this field)",
     )
 
 

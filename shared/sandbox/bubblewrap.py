@@ -12,14 +12,13 @@ inside; as a user, bwrap maps that user into a new user namespace and host paths
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.sandbox import stage
+from shared.sandbox import devices, stage
 from shared.sandbox.access import SYSTEM_PATHS, Access, python_roots
 from shared.sandbox.limits import MIB
 
@@ -109,8 +108,9 @@ def _system_binds() -> list[str]:
 
 
 def _devices() -> list[str]:
-    """GPUs, where there are any: each /dev/nvidia* node bound as it is (see the README)."""
-    return [arg for device in sorted(glob.glob("/dev/nvidia*")) for arg in ("--dev-bind", device, device)]
+    """GPUs, where there are any and the run was not granted none (`devices`: a worker's CPU run):
+    each /dev/nvidia* node bound as it is (see the README)."""
+    return [arg for device in devices.nodes() for arg in ("--dev-bind", device, device)]
 
 
 def _traversable_parents(path: Path) -> list[str]:

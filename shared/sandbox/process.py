@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shared.sandbox import bubblewrap, cgroup, namespaces, seccomp, tree, workspace
+from shared.sandbox import bubblewrap, cgroup, devices, namespaces, seccomp, tree, workspace
 from shared.sandbox import limits as rlimit
 from shared.sandbox.access import Access
 from shared.sandbox.isolation import isolation
@@ -99,7 +99,8 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A minimal environment built from scratch, never copied from ours, so no key or token leaks in.
 
     Numeric libraries get one thread each: the worker runs several candidates side by side and sizes
-    them by cores. The sandbox mode is passed on, so a harness sandboxes its candidate the same way.
+    them by cores. The sandbox mode is passed on, so a harness sandboxes its candidate the same way,
+    and so is the run's GPU grant (`devices`: `CUDA_VISIBLE_DEVICES`, empty for a CPU run).
     `extra` is added last and wins.
     """
     env = {
@@ -118,6 +119,7 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     if SANDBOX_ENV in os.environ:
         env[SANDBOX_ENV] = os.environ[SANDBOX_ENV]
+    env.update(devices.environment())
     env.update(extra or {})
     return env
 
