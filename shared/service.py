@@ -23,6 +23,7 @@ from shared.bus import Bus
 from shared.errors import ConfigError
 from shared.events import Producer
 from shared.logging import configure_logging
+from shared.secrets import shown_url
 from shared.settings import Settings
 
 __all__ = ["SHUTDOWN_S", "ServiceBody", "run_service"]
@@ -48,7 +49,7 @@ async def run_service(name: str, body: ServiceBody, settings: Settings) -> None:
     async with AsyncExitStack() as stack:
         bus = await Bus.connect(settings.nats_url, Producer(service=name, instance=settings.instance))
         stack.push_async_callback(bus.close)
-        log.info("service_started", nats=settings.nats_url)
+        log.info("service_started", nats=shown_url(settings.nats_url))
         running = asyncio.create_task(body(bus, stop, settings))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -47,7 +47,8 @@ from shared.heartbeat import Heartbeat, alive
 from shared.live import LiveProjection
 from shared.nats_server import find_binary
 from shared.reader import StreamReader
-from tests.conftest import start_service, wait_for
+from tests.conftest import service_env, start_service, wait_for
+from tests.services.fake_gpu import fake_smi
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_DIR = ROOT / "infra" / "nats"
@@ -403,6 +404,53 @@ async def test_worker_owns_only_its_durable(single: Server) -> None:
         "$JS.API.STREAM.PURGE.ALPHALAB_EVENTS",
         "$JS.API.STREAM.DELETE.ALPHALAB_EVENTS",
     }
+
+
+async def test_a_gpu_worker_owns_the_gpu_workers_durable_too(single: Server, tmp_path: Path) -> None:
+    """A worker with GPUs (a stand-in nvidia-smi on its PATH) also reads the proposals through the
+    durable "gpu-workers" (services/worker/service.py's GPU_DURABLE), under the worker user."""
+    gpu_durable, proposals = "gpu-workers", "alphalab.events.*.proposal-created"
+    strategist = await bus_as("strategist", single.port)
+    await strategist.publish(event(ProposalCreated(proposal_id="p1", config={}), "strategist"))
+    await strategist.close()
+    bus = await bus_as("worker", single.port)
+    try:
+        own = await bus.subscription(gpu_durable, subject=proposals, ack_wait=30.0)
+        msgs = await own.fetch(1, timeout=2)
+        await msgs[0].ack_sync(timeout=2)  # needs $JS.ACK.ALPHALAB_EVENTS.gpu-workers.>
+        await bus.js.delete_consumer(STREAM, gpu_durable)
+    finally:
+        await bus.close()
+    assert single.violations() == []
+
+    env = service_env(url("worker", single.port), tmp_path)
+    env["PATH"] = f"{fake_smi(tmp_path / 'bin')}:{env['PATH']}"
+    log = tmp_path / "worker.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.worker"], env=env, stdout=sink, stderr=sink, cwd=ROOT
+        )
+    try:
+        async with connect("cli", single.port) as cli:
+            js = cli.nc.jetstream(timeout=2)
+
+            async def ready() -> bool:
+                try:
+                    await js.consumer_info(STREAM, gpu_durable)
+                    keys = await (await js.key_value(HEARTBEAT_BUCKET)).keys()
+                except nats.errors.Error:
+                    return False
+                return any(key.startswith("worker.") for key in keys)
+
+            await wait_for(ready, 60, f"the GPU worker's durable and heartbeat:\n{log.read_text()[-3000:]}")
+        await asyncio.sleep(1.5)  # a few turns of its loops
+        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
+    assert '"gpus": [{"index": 0' in log.read_text()  # it found the stand-in's GPUs
+    assert single.violations() == []
 
 
 async def _rewrite_ledger_consumer(user: str, port: int) -> bool:
@@ -891,21 +939,22 @@ def test_compose_runs_each_service_as_its_own_user() -> None:
 
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"nats", *SERVICES}
+    assert set(services) == {"nats", *SERVICES, "worker-gpu"}
     nats_service = services["nats"]
     assert nats_service["image"] == "nats:2"
     assert nats_service["command"][:2] == ["-c", "/etc/nats/single.conf"]
     assert "./nats:/etc/nats:ro" in nats_service["volumes"]
     assert set(nats_service["environment"]) == {f"NATS_{user.upper()}_PASSWORD" for user in USERS}
     settings = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
-    for name in SERVICES:
-        service = services[name]
-        assert service["command"] == [f"services.{name}"]
+    for name in (*SERVICES, "worker-gpu"):
+        service, user = services[name], name.removesuffix("-gpu")
+        assert service["command"] == [f"services.{user}"]
         assert service["build"] == {"context": "..", "dockerfile": "infra/docker/Dockerfile"}
         env = service["environment"]
-        assert set(env) <= settings, set(env) - settings  # the services refuse unknown ALPHALAB_* variables
+        given = {key for key in env if key.startswith(ENV_PREFIX)}
+        assert given <= settings, given - settings  # the services refuse unknown ALPHALAB_* variables
         found = re.fullmatch(r"nats://(\w+):\$\{(\w+):\?[^}]*\}@nats:4222", env["ALPHALAB_NATS_URL"])
-        assert found and found.groups() == (name, f"NATS_{name.upper()}_PASSWORD"), env["ALPHALAB_NATS_URL"]
+        assert found and found.groups() == (user, f"NATS_{user.upper()}_PASSWORD"), env["ALPHALAB_NATS_URL"]
     assert services["ledger"]["environment"]["ALPHALAB_HOME"] == "/data"
     assert any(v.split("#")[0].strip().startswith("ledger-home:/data") for v in services["ledger"]["volumes"])
 
