@@ -59,18 +59,6 @@ class BlobStore:
             raise BlobMissing(f"{digest} is not in the blob store") from None
         return bytes(result.data or b"")
 
-    async def put_named(self, name: str, data: bytes) -> None:
-        """Store `data` under `name`, replacing what was there: the few objects that are not content
-        (a snapshot: see shared/snapshots.py) but the latest of something."""
-        store = await self._bucket()
-        await store.put(name, redact_bytes(data))
-
-    async def get_named(self, name: str) -> bytes:
-        """What `put_named` stored under `name` last; NotFoundError if nothing."""
-        store = await self._bucket()
-        result = await store.get(name)
-        return bytes(result.data or b"")
-
 
 def _name(digest: str) -> str:
     return digest.replace(":", "-")

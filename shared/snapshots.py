@@ -37,11 +37,12 @@ from shared.replay import gc_paused
 if TYPE_CHECKING:
     from shared.live import LiveProjection
 
-__all__ = ["SCHEMA", "Snapshot", "SnapshotStore", "Snapshotter", "decode", "encode"]
+__all__ = ["SCHEMA", "SNAPSHOT_BUCKET", "Snapshot", "SnapshotStore", "Snapshotter", "decode", "encode"]
 
 FORMAT = 1
 _MAGIC = b"alphalab-snapshot\n"
-_NAME = "snapshot-lab"  # the one named object in the blob bucket: the latest snapshot of the whole lab
+SNAPSHOT_BUCKET = "alphalab-snapshots"
+_NAME = "lab"  # the one object in the bucket: the latest snapshot of the whole lab
 _SHARED = Path(__file__).resolve().parent
 log = structlog.get_logger(__name__)
 
@@ -125,7 +126,9 @@ class _Unpickler(pickle.Unpickler):
 
 
 class SnapshotStore:
-    """The latest snapshot of the whole lab, a named object beside the content-addressed blobs."""
+    """The latest snapshot of the whole lab: one object in a bucket of its own, which only the
+    Supervisor's NATS user may write (infra/nats/accounts.conf) and the other services read: a service
+    that could plant a snapshot could make the others fold from any state it liked."""
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
@@ -134,8 +137,9 @@ class SnapshotStore:
         """The latest snapshot if it is of this stream, as it is now, else None."""
         try:
             info = await self._bus.js.stream_info(STREAM)
-            data = await self._bus.blobs.get_named(_NAME)
-        except NotFoundError:
+            bucket = await self._bus.js.object_store(SNAPSHOT_BUCKET)
+            data = bytes((await bucket.get(_NAME)).data or b"")
+        except NotFoundError:  # no stream, no bucket, or no snapshot in it yet
             return None
         snapshot = decode(data)
         if snapshot is None:
@@ -149,7 +153,11 @@ class SnapshotStore:
         """Store a snapshot of `lab` folded up to `stream_seq`; returns its size in bytes."""
         info = await self._bus.js.stream_info(STREAM)
         data = encode(lab, stream_seq, str(info.created))
-        await self._bus.blobs.put_named(_NAME, data)
+        try:
+            bucket = await self._bus.js.object_store(SNAPSHOT_BUCKET)
+        except NotFoundError:
+            bucket = await self._bus.js.create_object_store(SNAPSHOT_BUCKET)
+        await bucket.put(_NAME, data)
         log.info("snapshot_saved", stream_seq=stream_seq, bytes=len(data))
         return len(data)
 

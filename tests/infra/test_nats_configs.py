@@ -35,6 +35,7 @@ from nats.js import JetStreamContext, api
 from shared.blobs import BLOB_BUCKET
 from shared.bus import STREAM, Bus
 from shared.events import (
+    CampaignStarted,
     Event,
     EventRejected,
     Producer,
@@ -44,9 +45,10 @@ from shared.events import (
 )
 from shared.heartbeat import BUCKET as HEARTBEAT_BUCKET
 from shared.heartbeat import Heartbeat, alive
-from shared.live import LiveProjection
+from shared.live import LiveProjection, fold_stream
 from shared.nats_server import find_binary
 from shared.reader import StreamReader
+from shared.snapshots import SNAPSHOT_BUCKET, SnapshotStore
 from tests.conftest import service_env, start_service, wait_for
 from tests.services.fake_gpu import fake_smi
 
@@ -537,6 +539,34 @@ async def test_explorer_cannot_start_a_live_projection(single: Server) -> None:
     finally:
         await bus.close()
     assert single.violations() == [f"$JS.API.CONSUMER.CREATE.{STREAM}"]
+
+
+async def test_only_the_supervisor_writes_snapshots_and_the_services_start_from_them(single: Server) -> None:
+    """shared/snapshots.py: a snapshot could make a service fold from any state, so only the supervisor
+    may write one; the strategist and the workers start from it."""
+    strategist = await bus_as("strategist", single.port)
+    started = CampaignStarted(domain="toy", objective="o", metric="m", direction="minimize")
+    await strategist.publish(event(started, "strategist"))
+    await strategist.close()
+    supervisor = await bus_as("supervisor", single.port)
+    try:
+        await SnapshotStore(supervisor).save(await fold_stream(supervisor), 1)
+    finally:
+        await supervisor.close()
+    for user in ("strategist", "worker"):
+        bus = await bus_as(user, single.port)
+        try:
+            projection = LiveProjection(bus, snapshots=SnapshotStore(bus))
+            await projection.start()
+            await projection.settle()
+            await projection.stop()
+            assert projection.started_from == 1 and set(projection.lab.campaigns) == {"c1"}, user
+        finally:
+            await bus.close()
+        async with connect(user, single.port) as conn:
+            await conn.nc.publish(f"$O.{SNAPSHOT_BUCKET}.M.forged", b"{}")
+            assert await conn.denied(f"$O.{SNAPSHOT_BUCKET}.M.forged"), user
+    assert single.violations() == [f"$O.{SNAPSHOT_BUCKET}.M.forged"] * 2
 
 
 @pytest.mark.parametrize("user", sorted(HEARTBEAT))
