@@ -49,6 +49,7 @@ from shared.heartbeat import alive
 from shared.inputs import ship
 from shared.live import LiveProjection, fold_stream
 from shared.projections import CampaignView, snapshot
+from shared.secrets import shown_url
 from shared.settings import Settings
 
 __all__ = [
@@ -173,6 +174,52 @@ def resume_campaign(
     return _run(settings, campaign_id, None, workers, console, on_tick)
 
 
+def start_on_lab(
+    settings: Settings,
+    domain_ref: str,
+    *,
+    data: str | None,
+    experiments: int | None,
+    console: Console,
+    unsafe_no_sandbox: bool = False,
+) -> CampaignResult:
+    """Start a campaign (builtin brain) on the lab whose services already run at `settings.nats_url`,
+    on other hosts or in a cluster, and watch it to its end; nothing is started here. The adapter and
+    data travel to the lab as blobs (`announce`), so they need not exist where the services run."""
+    assert settings.nats_url, "a lab to start the campaign on"
+    campaign_id, start = new_campaign(
+        domain_ref, data=data, experiments=experiments, brain=Brain(), unsafe_no_sandbox=unsafe_no_sandbox
+    )
+    console.print(f"campaign [bold]{campaign_id}[/] - on the lab at NATS {shown_url(settings.nats_url)}")
+    folder = settings.home / "campaigns" / campaign_id
+    try:
+        view, files, reason = asyncio.run(_on_lab(settings.nats_url, campaign_id, start, folder, console))
+    except KeyboardInterrupt:
+        raise CampaignInterrupted(
+            f"stopped watching; campaign {campaign_id} goes on in the lab (see `alphalab dashboard`)"
+        ) from None
+    return CampaignResult(campaign_id, view, folder, files, reason)
+
+
+async def _on_lab(
+    nats_url: str, campaign_id: str, start: CampaignStarted, folder: Path, console: Console
+) -> tuple[CampaignView, dict[str, Path], str]:
+    bus = await Bus.connect(nats_url, Producer(service="cli", instance="start"), ensure_stream=False)
+    projection = LiveProjection(bus, campaign_id=campaign_id)
+    await projection.start()
+    try:
+        await announce(bus, campaign_id, start)
+        await projection.settle()
+        await _watch(None, bus, projection, campaign_id, console, None)
+        view = projection.lab.campaigns[campaign_id]
+        files = await _artifacts(bus, campaign_id, folder) if view.explored else {}
+        files |= _write_views(view, folder) | await _agent_files(bus, view, folder)
+        return view, files, await _finish_reason(bus, campaign_id)
+    finally:
+        await projection.stop()
+        await bus.close()
+
+
 def _run(
     settings: Settings,
     campaign_id: str | None,
@@ -251,7 +298,7 @@ async def _campaign(
 
 
 async def _watch(
-    stack: Stack,
+    stack: Stack | None,
     bus: Bus,
     projection: LiveProjection,
     campaign_id: str,
@@ -267,21 +314,21 @@ async def _watch(
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("exploring", total=limits.max_experiments or 0)
         while True:
-            stack.tend()
+            if stack is not None:  # a lab of this machine's, which this process keeps alive
+                stack.tend()
             await projection.caught_up()  # also replaces its consumer if a NATS restart lost it
-            if time.monotonic() >= next_stuck_check:
+            if stack is not None and time.monotonic() >= next_stuck_check:
                 next_stuck_check = time.monotonic() + _STUCK_CHECK_S
                 await _restart_stuck(stack, bus)
             view = projection.lab.campaigns[campaign_id]
-            if on_tick is not None:
+            if on_tick is not None and stack is not None:
                 on_tick(stack, view)
             progress.update(task, completed=view.budget.experiments, description=_status(view))
             if view.status == "finished":
                 return
             if time.monotonic() > deadline:
-                raise AlphaLabError(
-                    f"campaign {campaign_id} did not finish in time; see the logs in {stack.logs}"
-                )
+                logs = stack.logs if stack is not None else "the lab's services"
+                raise AlphaLabError(f"campaign {campaign_id} did not finish in time; see the logs of {logs}")
             await asyncio.sleep(0.5)
 
 

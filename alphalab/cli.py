@@ -224,6 +224,30 @@ def demo(
     _run(domain_ref, data, workers, experiments, home, chaos, unsafe)
 
 
+@main.command()
+@click.option(
+    "--domain", "domain_ref", required=True, help="A built-in domain's name or your adapter folder."
+)
+@_data
+@_experiments
+@_home
+@_nats
+def start(
+    domain_ref: str, data: str | None, experiments: int | None, home: Path | None, nats_url: str | None
+) -> None:
+    """Start a campaign (builtin brain) on a lab already running elsewhere (compose, Kubernetes, other
+    hosts) and watch it to its end: the adapter and data file travel to it as blobs. Connect as a NATS
+    user allowed to start campaigns (`operator`); the campaign's files are written under --home."""
+    from alphalab.campaign import start_on_lab
+
+    settings = Settings.load(home=home, nats_url=nats_url)
+    if not settings.nats_url:
+        raise ConfigError("start: which lab? give --nats-url (or $ALPHALAB_NATS_URL); `run` starts one here")
+    console = _campaign_console()
+    result = start_on_lab(settings, domain_ref, data=data, experiments=experiments, console=console)
+    _report(result, settings, console, None)
+
+
 @main.command("new-domain")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["tabular", "timeseries", "text", "kernels"]), required=True)

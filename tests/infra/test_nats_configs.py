@@ -103,6 +103,7 @@ EMITS: dict[str, set[str]] = {
     },
     "supervisor": {"stall-detected", "intervention-issued", "event-rejected"},
     "operator": {
+        "campaign-started",  # `alphalab start` on a running lab
         "campaign-paused",
         "campaign-resumed",
         "campaign-stop-requested",
@@ -539,6 +540,31 @@ async def test_explorer_cannot_start_a_live_projection(single: Server) -> None:
     finally:
         await bus.close()
     assert single.violations() == [f"$JS.API.CONSUMER.CREATE.{STREAM}"]
+
+
+async def test_the_operator_starts_a_campaign_on_a_running_lab(single: Server, tmp_path: Path) -> None:
+    """`alphalab start` as the operator: the adapter's blob stored and `campaign-started` published,
+    with no permission refused."""
+    from alphalab.brain import Brain
+    from alphalab.campaign import announce, new_campaign
+
+    strategist = await bus_as("strategist", single.port)  # a running lab has made its stream and buckets
+    await strategist.blobs.put(b"the bucket exists")
+    await strategist.close()
+    operator = await asyncio.wait_for(
+        Bus.connect(
+            url("operator", single.port), Producer(service="cli", instance="start"), ensure_stream=False
+        ),
+        10,
+    )
+    try:
+        campaign_id, start = new_campaign("traffic", data=None, experiments=2, brain=Brain())
+        await announce(operator, campaign_id, start)
+        [started] = (await fold_stream(operator, campaign_id=campaign_id)).campaigns.values()
+        assert started.adapter_digest and await operator.blobs.get(started.adapter_digest)
+    finally:
+        await operator.close()
+    assert single.violations() == []
 
 
 async def test_only_the_supervisor_writes_snapshots_and_the_services_start_from_them(single: Server) -> None:

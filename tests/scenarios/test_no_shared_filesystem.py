@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alphalab.brain import Brain
-from alphalab.campaign import announce, new_campaign
 from alphalab.scaffold import new_domain
 from shared.bus import Bus
 from shared.events import Producer
@@ -29,6 +27,7 @@ from shared.live import LiveProjection
 from shared.nats_server import EmbeddedNats
 from tests.conftest import service_env, wait_for
 
+ALPHALAB = str(Path(sys.executable).parent / "alphalab")
 SERVICES = ("ledger", "explorer", "strategist", "supervisor", "worker")
 EXPERIMENTS = 3
 
@@ -58,15 +57,33 @@ def _start(name: str, host: Path, nats_url: str, prefix: tuple[str, ...] = ()) -
 
 
 async def _run_campaign(tmp_path: Path, nats_url: str, starts: dict[str, subprocess.Popen[bytes]]) -> None:
+    """`alphalab start` from the operator's machine; its adapter and data deleted once it has started."""
     adapter, data = _operator_files(tmp_path / "operator")
-    campaign_id, start = new_campaign(
-        str(adapter), data=str(data), experiments=EXPERIMENTS, brain=Brain(), unsafe_no_sandbox=False
+    command = [
+        ALPHALAB,
+        "start",
+        "--domain",
+        str(adapter),
+        "--data",
+        str(data),
+        "--experiments",
+        str(EXPERIMENTS),
+    ]
+    home = tmp_path / "operator" / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHALAB_")}
+    cli = subprocess.Popen(
+        [*command, "--home", str(home), "--nats-url", nats_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path / "operator",
     )
     bus = await Bus.connect(nats_url, Producer(service="cli", instance="pytest"))
-    projection = LiveProjection(bus, campaign_id=campaign_id)
+    projection = LiveProjection(bus)
     await projection.start()
     try:
-        await announce(bus, campaign_id, start)
+        await wait_for(lambda: projection.lab.campaigns, 60, "the campaign to start")
         shutil.rmtree(adapter)
         data.unlink()
 
@@ -75,15 +92,19 @@ async def _run_campaign(tmp_path: Path, nats_url: str, starts: dict[str, subproc
                 assert process.poll() is None, (
                     f"{name} exited: {(tmp_path / name / f'{name}.log').read_text()[-3000:]}"
                 )
-            view = projection.lab.campaigns.get(campaign_id)
-            return view is not None and view.status == "finished"
+            return cli.poll() is not None
 
         await wait_for(finished, 400, "the campaign to finish")
         await projection.settle()
-        view = projection.lab.campaigns[campaign_id]
+        [view] = projection.lab.campaigns.values()
     finally:
         await projection.stop()
         await bus.close()
+    printed = cli.stdout.read() if cli.stdout else ""
+    assert cli.returncode == 0 and view.status == "finished", printed[-3000:]
+    assert (
+        view.campaign_id in printed and (home / "campaigns" / view.campaign_id / "projections.json").is_file()
+    )
     assert view.harness == "accepted", view.harness_reasons
     graded = [row for row in view.leaderboard.ranked() if not row.baseline]
     assert len(graded) >= 1 and view.budget.experiments >= EXPERIMENTS, view.run_errors
