@@ -23,7 +23,7 @@ class Attempt:
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
-    log_tail: str = ""  # the end of a failed run's log
+    log_tail: str = ""  # the end of the run's log
     wall_seconds: float = 0.0
     verdict: str | None = None
     summary: str = ""
@@ -59,7 +59,7 @@ def evolve(details: Details, event: Event) -> Details:
         case RunFinished(proposal_id=proposal_id, run_id=run_id) as done if attempt := _attempt(
             cards, proposal_id, run_id
         ):
-            attempt.value, attempt.metrics = done.value, dict(done.metrics)
+            attempt.value, attempt.metrics, attempt.log_tail = done.value, dict(done.metrics), done.log_tail
             _ended(attempt, event, done)
         case RunFailed(proposal_id=proposal_id, run_id=run_id) as failed if attempt := _attempt(
             cards, proposal_id, run_id

@@ -347,7 +347,7 @@ async function showCard(proposalId) {
       el("b", {}, a.run_id), ` on ${a.worker}, ${a.started_at.slice(11, 19)}`, a.ended_at ? `–${a.ended_at.slice(11, 19)}` : " (running)",
       el("div", {}, a.value !== null ? `value ${number(a.value, 6)}` : "", a.verdict ? ` · ${a.verdict}` : "", a.summary ? ` · ${a.summary}` : ""),
       a.error ? el("pre", {}, a.error) : "",
-      a.log_tail ? el("details", {}, el("summary", {}, "Log (its end)"), el("pre", {}, a.log_tail)) : "",
+      a.log_tail ? el("details", {}, el("summary", {}, "Log (its last lines)"), el("pre", {}, a.log_tail)) : "",
       a.debrief ? el("div", { class: "debrief" }, el("h4", {}, "Debrief"), el("p", {}, a.debrief)) : "",
       a.code_digest ? Object.assign(el("button", { type: "button", "data-code": a.run_id }, "Code and diff"), { onclick: () => showCode(a.run_id) }) : "",
       Object.keys(a.metrics).length ? el("pre", {}, JSON.stringify(a.metrics, null, 1)) : "")),

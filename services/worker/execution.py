@@ -56,6 +56,7 @@ def result_of(
             proposal_id=proposal_id,
             value=verdict.value,
             metrics=verdict.metrics,
+            log_tail=verdict.log_tail,
             wall_seconds=verdict.wall_seconds,
             **code,
         )

@@ -276,13 +276,15 @@ class RunFinished(Payload):
     """A run the harness graded: `value` is the primary metric it computed, never the candidate's.
 
     `code_digest` is the bundle of the candidate files graded (a blob), `parent_digest` the bundle
-    it was changed from, if any.
+    it was changed from, if any. `log_tail` is the end of the run's log (what the candidate's fit
+    printed, or the harness's stderr), as a failed run's.
     """
 
     run_id: Id
     proposal_id: Id
     value: Finite
     metrics: dict[str, Finite] = {}
+    log_tail: str = ""
     wall_seconds: Amount = 0.0
     code_digest: Digest | None = None
     parent_digest: Digest | None = None
