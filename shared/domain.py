@@ -242,6 +242,9 @@ class Domain:
     manifest: Manifest
     knowledge: str
     prompts: dict[str, str]
+    # Where else this host holds the held-out data: the operator's own copies, when a service runs the
+    # adapter from its cache on the operator's machine (shared/inputs.py); masked like the rest.
+    also_held_out: tuple[Path, ...] = ()
 
     def harness_argv(self, command: str, *args: str) -> list[str]:
         """The trusted harness, run from the adapter folder by this interpreter."""
@@ -267,7 +270,7 @@ class Domain:
         paths = [_locate(self.root, entry) for entry in self.manifest.held_out]
         if data:
             paths.append(Path(data).expanduser().resolve())
-        return tuple(path for path in paths if path is not None)
+        return tuple(path for path in [*paths, *self.also_held_out] if path is not None)
 
     def candidate_files(self) -> tuple[str, ...]:
         """The files (relative to `root`) that a worker copies into a fresh workspace."""

@@ -13,6 +13,7 @@ owners), so the same folder always gives the same digest.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -27,7 +28,7 @@ from typing import Protocol
 import structlog
 
 from shared.blobs import BlobMissing, BlobStore
-from shared.domain import Domain, load_domain
+from shared.domain import PACKAGE_PREFIX, Domain, load_domain
 from shared.errors import ConfigError
 
 __all__ = ["CampaignInputs", "Inputs", "Resolved", "pack_adapter", "ship"]
@@ -140,7 +141,8 @@ class Inputs:
             archive = await self._fetch(campaign.adapter_digest, "adapter")
             await asyncio.to_thread(_unpack_into, archive, folder)
             log.info("adapter_cached", digest=campaign.adapter_digest, folder=str(folder))
-        return load_domain(str(folder))
+        domain = load_domain(str(folder))
+        return dataclasses.replace(domain, also_held_out=_operators_copies(domain, campaign))
 
     async def _data(self, campaign: CampaignInputs) -> str:
         assert campaign.data_digest is not None
@@ -160,6 +162,19 @@ class Inputs:
         if f"sha256:{hashlib.sha256(content).hexdigest()}" != digest:
             raise ConfigError(f"the campaign's {what} from the blob store does not match its digest {digest}")
         return content
+
+
+def _operators_copies(domain: Domain, campaign: CampaignInputs) -> tuple[Path, ...]:
+    """The held-out files where the operator has them, if this host is the operator's: the cache
+    copy is what runs, but candidates must see neither."""
+    copies = []
+    if campaign.domain and Path(campaign.domain).is_absolute():
+        original = Path(campaign.domain)
+        entries = [entry for entry in domain.manifest.held_out if not entry.startswith(PACKAGE_PREFIX)]
+        copies += [original / entry for entry in entries]
+    if campaign.data:
+        copies.append(Path(campaign.data))
+    return tuple(path for path in copies if path.exists())
 
 
 def _hex(digest: str) -> str:
