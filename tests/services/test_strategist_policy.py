@@ -8,6 +8,7 @@ from typing import Any
 
 from services.strategist.lessons import outcomes
 from services.strategist.policy import ANALYSIS_GRACE_S, decide
+from services.strategist.search import Outcome, window
 from shared.events import (
     BaselineEvaluated,
     BudgetLimits,
@@ -423,3 +424,20 @@ def test_the_builtin_brain_follows_a_hint_that_names_parameters_in_its_next_prop
         Lab(campaigns={"c1": _view()}), event(HintGiven(by="ada", text="be bold"), "c1")
     ).campaigns["c1"]
     assert not any(getattr(d.payload, "answers", None) for d in decide(vague, SPACE, workers=2, now=EPOCH))
+
+
+def test_a_long_history_is_windowed_to_the_pending_the_best_and_the_latest() -> None:
+    """A study of a long campaign holds at most the window's trials, so a decision costs the same at
+    any length (rebuilding a study and each TPE ask are linear in its trials)."""
+    history = [Outcome({"x": i}, float(i % 97)) for i in range(5000)]
+    history[10] = Outcome({"x": "running"}, None)  # pending, however old
+    history[20] = Outcome({"x": "crashed"}, None, failed=True)
+    kept = window(history, "minimize", size=400)
+    assert len(kept) == 400 and kept == sorted(kept, key=history.index)  # in the history's order
+    assert history[10] in kept and history[20] not in kept
+    best = sorted((o for o in history if o.value is not None), key=lambda o: o.value or 0)[:100]
+    assert all(o in kept for o in best)
+    assert history[-250:] == kept[-250:]  # and the latest
+    assert window(history[:300], "minimize", size=400) == history[:300]
+    highest = sorted((o for o in history if o.value is not None), key=lambda o: -(o.value or 0))[:100]
+    assert all(o in window(history, "maximize", size=400) for o in highest)  # the best by the direction
