@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { source: null, campaign: null, live: null, at: null, lastLine: 0, oldest: null, origin: "", values: [], tickets: {} };
+const state = { source: null, campaign: null, live: null, at: null, lastLine: 0, oldest: null, origin: "", values: [], tickets: {}, openAt: null };
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,10 +48,10 @@ function latest(kind) {
 
 async function route() {
   if (!state.origin) state.origin = (await fetchJson("/api/campaigns")).source;
-  const match = location.hash.match(/^#\/campaign\/(.+)$/);
+  const match = location.hash.match(/^#\/campaign\/([^@]+)(?:@(\d+))?$/); // @k: as of event k
   if (state.source) state.source.close();
   state.source = null;
-  if (match) openCampaign(decodeURIComponent(match[1]));
+  if (match) openCampaign(decodeURIComponent(match[1]), match[2] ? Number(match[2]) : null);
   else openCampaigns();
 }
 
@@ -81,11 +81,11 @@ function listCampaigns(campaigns) {
   $("#no-campaigns").hidden = campaigns.length > 0;
 }
 
-function openCampaign(campaignId) {
+function openCampaign(campaignId, at) {
   $("#campaigns-view").hidden = true;
   $("#campaign-view").hidden = false;
   $("#where").textContent = campaignId;
-  Object.assign(state, { campaign: campaignId, live: null, at: null, lastLine: 0, oldest: null, values: [] });
+  Object.assign(state, { campaign: campaignId, live: null, at: null, lastLine: 0, oldest: null, values: [], openAt: at });
   document.body.classList.remove("travelling");
   $("#live").hidden = true;
   $("#log").replaceChildren();
@@ -107,7 +107,10 @@ function receive(message) {
   progress.values = state.values;
   state.live = message.page;
   Object.assign($("#travel"), { min: message.page.first, max: message.position });
-  if (state.at === null) render(message.page);
+  if (state.openAt !== null) { // the page was opened at an event (a link to a historical view)
+    travelToPosition(state.openAt);
+    state.openAt = null;
+  } else if (state.at === null) render(message.page);
   else $("#live").textContent = `Back to live (event ${message.position})`; // drawn on the way back
 }
 
@@ -187,6 +190,8 @@ function backToLive() {
 
 function show(at, page) {
   state.at = at;
+  const here = `#/campaign/${encodeURIComponent(state.campaign)}`;
+  history.replaceState(null, "", at === null ? here : `${here}@${at}`); // a link to what is shown
   document.body.classList.toggle("travelling", at !== null);
   $("#live").hidden = at === null;
   $("#live").textContent = `Back to live (event ${state.live.position})`;

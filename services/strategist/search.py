@@ -64,9 +64,11 @@ class Outcome:
 WINDOW = 1000  # trials in a study at most
 
 
-def window(history: Sequence[Outcome], direction: Direction, size: int = WINDOW) -> list[Outcome]:
-    """At most `size` of `history` (oldest first), in its order: every pending outcome, the `size`/4
-    best finished ones, then the latest of the rest. The whole history if it is no longer."""
+def window(history: Sequence[Outcome], direction: Direction, size: int | None = None) -> list[Outcome]:
+    """At most `size` (default `WINDOW`) of `history` (oldest first), in its order: every pending
+    outcome, the `size`/4 best finished ones, then the latest of the rest. The whole history if it is
+    no longer."""
+    size = size or WINDOW
     if len(history) <= size:
         return list(history)
     pending = {i for i, o in enumerate(history) if o.value is None and not o.failed}

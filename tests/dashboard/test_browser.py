@@ -282,6 +282,12 @@ def test_pick_an_earlier_event_while_the_campaign_goes_on_then_read_a_runs_highl
         expect(turns).to_have_count(1)
         expect(revisions).to_have_count(0)
         expect(page.locator("#log li.later")).to_have_count(5)
+        assert page.url.endswith("#/campaign/c1@6")  # a link to the historical view
+        shared = browser.new_page(viewport={"width": 1400, "height": 1000})
+        shared.goto(page.url)
+        expect(shared.locator("#as-of")).to_have_text("as of event 6, 2026-01-01 00:00:06 UTC")
+        expect(shared.locator("[data-column=finished] [data-card]")).to_have_count(1)
+        shared.close()
         turns.first.click()
         expect(page.locator("#card-body")).to_contain_text("summary: plan 1")
         page.locator("#close-card").click()
@@ -301,6 +307,7 @@ def test_pick_an_earlier_event_while_the_campaign_goes_on_then_read_a_runs_highl
 
         page.locator("#live").click()  # caught up: what came meanwhile is there
         expect(page.locator("#as-of")).to_have_text("now: event 13, 2026-01-01 00:00:13 UTC")
+        assert page.url.endswith("#/campaign/c1")
         expect(page.locator('[data-column=proposed] [data-card="p002"]')).to_have_count(1)
         expect(finished).to_have_count(2)
         expect(turns).to_have_count(3)
