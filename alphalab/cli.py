@@ -720,19 +720,10 @@ def _act(nats_url: str | None, campaign_id: str | None, name: str, **fields: Any
 @_home
 @_campaign
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document.")
-@click.option("--full", is_flag=True, help="Fold every event, ignoring the snapshot: an audit.")
-def replay(home: Path | None, campaign_id: str | None, as_json: bool, full: bool) -> None:
-    """Rebuild every projection (leaderboard, playbook, kanban, budget) from the ledger and print it:
-    the whole lab from its latest snapshot (beside the ledger) plus the events after it, one campaign
-    or --full from the first event."""
-    from shared.snapshots import LedgerSnapshots
-
-    settings = Settings.load(home=home)
+def replay(home: Path | None, campaign_id: str | None, as_json: bool) -> None:
+    """Rebuild every projection (leaderboard, playbook, kanban, budget) from the ledger and print it."""
     with _open_ledger(home) as ledger:
-        if campaign_id is None and not full:
-            lab = LedgerSnapshots(settings.ledger_path, settings.snapshot_every).fold(ledger)
-        else:
-            lab = fold(ledger.events(campaign_id=campaign_id))
+        lab = fold(ledger.events(campaign_id=campaign_id))
     if campaign_id is not None and campaign_id not in lab.campaigns:
         raise ConfigError(f"campaign {campaign_id!r} has no events in the ledger")
     if as_json:

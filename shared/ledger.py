@@ -129,11 +129,6 @@ class Ledger:
         rows = self._db.execute("SELECT position FROM events ORDER BY position").fetchall()
         return [int(position) for (position,) in rows]
 
-    def event_id_at(self, position: int) -> str | None:
-        """The id of the event stored at `position`: what says a ledger is the one a snapshot folded."""
-        row = self._db.execute("SELECT event_id FROM events WHERE position = ?", [position]).fetchone()
-        return None if row is None else str(row[0])
-
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
 

@@ -31,23 +31,13 @@ import structlog
 from nats.js.errors import NotFoundError
 
 from shared.bus import STREAM, Bus
-from shared.ledger import Ledger
 from shared.projections import Lab
-from shared.replay import fold, gc_paused
+from shared.replay import gc_paused
 
 if TYPE_CHECKING:
     from shared.live import LiveProjection
 
-__all__ = [
-    "SCHEMA",
-    "SNAPSHOT_BUCKET",
-    "LedgerSnapshots",
-    "Snapshot",
-    "SnapshotStore",
-    "Snapshotter",
-    "decode",
-    "encode",
-]
+__all__ = ["SCHEMA", "SNAPSHOT_BUCKET", "Snapshot", "SnapshotStore", "Snapshotter", "decode", "encode"]
 
 FORMAT = 1
 _MAGIC = b"alphalab-snapshot\n"
@@ -188,45 +178,3 @@ class Snapshotter:
         if self._every > 0 and projection.stream_seq - self._saved >= due:
             await self._store.save(projection.lab, projection.stream_seq)
             self._saved = projection.stream_seq
-
-
-class LedgerSnapshots:
-    """Snapshots of a ledger's fold, in a file beside it (as trusted as the ledger itself), so that a
-    replay folds only the events stored after the latest one. A snapshot names the ledger position it
-    folded up to and the id of the event stored there: one of another ledger, or of a longer one, is
-    ignored."""
-
-    def __init__(self, ledger_path: Path, every: int) -> None:
-        self._path = ledger_path.with_name(ledger_path.name + ".snapshot")
-        self._every = every
-
-    def fold(self, ledger: Ledger) -> Lab:
-        """Every event in `ledger`, folded: from the latest good snapshot if there is one, saving a new
-        one when `every` events or more were folded after it."""
-        lab, after = self._load(ledger) or (Lab(), 0)
-        position = ledger.count()  # gapless: the last position
-        lab = fold(ledger.events(after_position=after), lab)
-        if self._every > 0 and position - after >= self._every:
-            self._save(lab, position, ledger.event_id_at(position) or "")
-        return lab
-
-    def _load(self, ledger: Ledger) -> tuple[Lab, int] | None:
-        try:
-            snapshot = decode(self._path.read_bytes())
-        except OSError:
-            return None
-        if snapshot is None:
-            return None
-        if ledger.event_id_at(snapshot.stream_seq) != snapshot.stream_created:
-            log.warning("snapshot_ignored", why="of another ledger", position=snapshot.stream_seq)
-            return None
-        log.info("replay_from_snapshot", position=snapshot.stream_seq)
-        return snapshot.lab, snapshot.stream_seq
-
-    def _save(self, lab: Lab, position: int, event_id: str) -> None:
-        partial = self._path.with_name(self._path.name + ".partial")
-        try:
-            partial.write_bytes(encode(lab, position, event_id))
-            partial.replace(self._path)
-        except OSError as err:  # a read-only home: the replay stands, only the next one is slower
-            log.warning("snapshot_not_saved", path=str(self._path), error=str(err))

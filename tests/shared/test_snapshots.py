@@ -4,7 +4,6 @@ snapshot that is not a fold of this log by this code is ignored, never trusted."
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,12 +11,10 @@ from hypothesis import strategies as st
 
 from shared.bus import STREAM, Bus
 from shared.events import Event, Producer
-from shared.events import encode as encode_event
-from shared.ledger import Ledger
 from shared.live import LiveProjection
 from shared.projections import Lab, evolve
 from shared.replay import fold
-from shared.snapshots import LedgerSnapshots, SnapshotStore, Snapshotter, decode, encode
+from shared.snapshots import SnapshotStore, Snapshotter, decode, encode
 from tests.factories import event
 from tests.shared.test_events import SAMPLES
 
@@ -118,42 +115,3 @@ async def test_no_snapshot_before_enough_events(bus: Bus, every: int) -> None:
     await Snapshotter(SnapshotStore(bus), every=every).tick(projection)
     await projection.stop()
     assert await SnapshotStore(bus).load() is None
-
-
-def _append(ledger: Ledger, events: list[Event]) -> None:
-    first = ledger.count()
-    ledger.append([(e, first + i + 1, encode_event(e)) for i, e in enumerate(events)])
-
-
-def test_a_replay_folds_only_what_the_ledger_stored_after_its_snapshot(tmp_path: Path) -> None:
-    events = [_event(kind, "c1", i % 4, i) for i, kind in enumerate(sorted(SAMPLES) * 8)]
-    path = tmp_path / "ledger.duckdb"
-    snapshots = LedgerSnapshots(path, every=100)
-    with Ledger(path) as ledger:
-        _append(ledger, events[:150])
-        assert snapshots.fold(ledger) == fold(events[:150])  # from the first event; saved at 150
-        _append(ledger, events[150:])
-        folded = []
-        replayed = LedgerSnapshots(path, every=10**6).fold(_Counting(ledger, folded))
-        assert replayed == fold(events) and folded == [150]  # from the snapshot: the tail only
-
-    other = tmp_path / "other.duckdb"  # another ledger of the same length: its own fold, not the snapshot
-    (tmp_path / "other.duckdb.snapshot").write_bytes((tmp_path / "ledger.duckdb.snapshot").read_bytes())
-    different = [_event(kind, "c9", i % 4, i) for i, kind in enumerate(sorted(SAMPLES) * 8)]
-    with Ledger(other) as ledger:
-        _append(ledger, different)
-        assert LedgerSnapshots(other, every=10**6).fold(ledger) == fold(different)
-
-
-class _Counting:
-    """A ledger that records where each replay starts reading."""
-
-    def __init__(self, ledger: Ledger, starts: list[int]) -> None:
-        self._ledger, self._starts = ledger, starts
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._ledger, name)
-
-    def events(self, **filters: object):  # type: ignore[no-untyped-def]
-        self._starts.append(int(filters.get("after_position", 0)))  # type: ignore[arg-type]
-        return self._ledger.events(**filters)
