@@ -55,7 +55,7 @@ def review(domain: Domain, campaign: CampaignStarted, data: str | None) -> Harne
     sandbox = isolation(Settings.load().sandbox)
     findings.append(f"sandbox: {sandbox.mode} ({sandbox.detail})")
     # An incomplete sandbox is a warning: the attacks that follow show whether it holds. None at all fails.
-    unconfined = sandbox.mode == "none" and not campaign.unsafe_no_sandbox
+    unconfined = _unconfined(sandbox.mode, campaign)
     for missing in sandbox.missing:
         findings.append(f"{'fail' if unconfined else 'warning'}: sandbox lacks {missing}")
     failed = failed or unconfined
@@ -75,6 +75,15 @@ async def accept(
     domain, data = inputs.domain, inputs.data
     digest = domain.harness_digest()
     reviewed = review(domain, campaign, data)
+    if _unconfined(isolation(Settings.load().sandbox).mode, campaign):
+        # The hacks are adversarial code: without a sandbox they would run loose on this host (write
+        # outside their workspace, fill /tmp, fork, read secrets), so none is run at all.
+        why = "no sandbox on this host: no candidate was run (start with --unsafe-no-sandbox to run them)"
+        tested = HarnessTested(
+            harness_digest=digest, passed=0, failed=("sandbox",), outcomes={"sandbox": why}
+        )
+        reasons = (*(f for f in reviewed.findings if f.startswith("fail:")), f"sandbox: {why}")
+        return [reviewed, tested, HarnessRejected(harness_digest=digest, reasons=reasons)]
     copy = load_domain(str(shutil.copytree(domain.root, scratch / "adapter")))
     budget = copy.manifest.budget.model_copy(
         update={
@@ -111,6 +120,11 @@ async def accept(
     if reasons and not campaign.unsafe_no_sandbox:
         return [reviewed, tested, HarnessRejected(harness_digest=digest, reasons=tuple(reasons))]
     return [reviewed, tested, HarnessAccepted(harness_digest=digest)]
+
+
+def _unconfined(mode: str, campaign: CampaignStarted) -> bool:
+    """No isolation here, and the operator did not accept running candidates without it."""
+    return mode == "none" and not campaign.unsafe_no_sandbox
 
 
 def _unlike_manifest(domain: Domain, metrics: dict[str, float]) -> str | None:

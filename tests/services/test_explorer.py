@@ -305,3 +305,20 @@ async def test_a_harness_that_prints_other_names_than_its_manifest_is_refused_na
     with pytest.raises(HarnessFailed) as refused:
         await fetch(Resolved(load_domain(str(adapter)), None), tmp_path)
     assert named in str(refused.value) and str(manifest) in str(refused.value)
+
+
+async def test_without_a_sandbox_no_candidate_is_run_and_the_harness_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hacks are adversarial code: on a host with no isolation they would run loose (write to /,
+    fill /tmp, fork), so Phase 2 runs none of them, and not the honest candidate either."""
+    from services.explorer.acceptance import accept
+
+    monkeypatch.setenv("ALPHALAB_SANDBOX", "none")
+    domain = load_domain("traffic")
+    campaign = CampaignStarted(domain="traffic", objective="o", metric="mae", direction="minimize")
+    payloads = await accept(campaign, Resolved(domain, None), tmp_path / "scratch", set())
+    reviewed, tested, verdict = payloads
+    assert isinstance(verdict, HarnessRejected) and tested.failed == ("sandbox",)
+    assert any("no candidate was run" in reason for reason in verdict.reasons)
+    assert not (tmp_path / "scratch").exists()  # nothing was even copied to run
