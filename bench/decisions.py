@@ -19,7 +19,6 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from rich.table import Table
 
 from services.strategist import search
 from services.strategist.policy import decide
+from shared.domain import Param
 from shared.events import (
     BaselineEvaluated,
     BudgetLimits,
@@ -51,22 +51,11 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCER = Producer(service="bench", instance="decisions")
 
 
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: list[Any] | None = None
-    when: dict[str, list[Any]] = field(default_factory=dict)
-
-
-SPACE = [
-    Param("model", "categorical", choices=["ridge", "gbm", "mlp"]),
-    Param("alpha", "float", 1e-4, 10.0, log=True, when={"model": ["ridge"]}),
-    Param("lr", "float", 1e-3, 1.0, log=True),
-    Param("depth", "int", 1, 12),
+SPACE = [  # as a manifest's [[search_space]] declares it
+    Param(name="model", kind="categorical", choices=("ridge", "gbm", "mlp")),
+    Param(name="alpha", kind="float", low=1e-4, high=10.0, log=True, when={"model": ("ridge",)}),
+    Param(name="lr", kind="float", low=1e-3, high=1.0, log=True),
+    Param(name="depth", kind="int", low=1, high=12),
 ]
 
 

@@ -35,7 +35,7 @@ from shared.errors import MalformedEvent, NatsUnavailable, PermissionDenied
 from shared.events import SUBJECT_PREFIX, Event, EventRejected, Producer, decode, encode
 from shared.secrets import redact_bytes
 
-__all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM", "bus_away"]
+__all__ = ["Bus", "Delivery", "Handler", "BatchHandler", "STREAM", "bus_away", "stream_config"]
 
 STREAM = "ALPHALAB_EVENTS"
 DUPLICATE_WINDOW_S = 120.0
@@ -145,19 +145,10 @@ class Bus:
         (or this user may not be allowed to change it), and every service connecting must not undo that.
         A new stream answers direct gets: shared/reader.py follows it with them, creating no consumer.
         """
-        config = api.StreamConfig(
-            name=STREAM,
-            subjects=[f"{SUBJECT_PREFIX}.>"],
-            storage=api.StorageType.FILE,
-            retention=api.RetentionPolicy.LIMITS,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            max_msg_size=-1,
-            allow_direct=True,
-        )
         try:
             await self.js.stream_info(STREAM)
         except NotFoundError:
-            await self.js.add_stream(config)
+            await self.js.add_stream(stream_config())
 
     async def publish(self, event: Event) -> api.PubAck:
         """Publish and wait for JetStream's ack; `ack.duplicate` is True if it was already stored."""
@@ -405,6 +396,20 @@ class Bus:
                 await self.nc.close()
         except (TimeoutError, OSError, nats.errors.Error) as err:  # the connection was lost meanwhile
             log.warning("close_failed", error=repr(err))
+
+
+def stream_config(replicas: int = 1) -> api.StreamConfig:
+    """The event stream as the lab creates it (infra/k8s/bootstrap.py: with a cluster's replicas)."""
+    return api.StreamConfig(
+        name=STREAM,
+        subjects=[f"{SUBJECT_PREFIX}.>"],
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        max_msg_size=-1,
+        allow_direct=True,
+        num_replicas=replicas,
+    )
 
 
 def bus_away(err: BaseException) -> bool:

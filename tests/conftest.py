@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from nats.js.errors import NotFoundError
 
-from shared.bus import Bus
-from shared.events import Producer
+from shared.bus import STREAM, Bus
+from shared.events import Event, Producer, decode, subject_for
 from shared.nats_server import EmbeddedNats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,17 @@ async def wait_for(predicate: Callable[[], object], timeout: float, what: str) -
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def stream_events(bus: Bus, campaign_id: str, event_type: str) -> list[Event]:
+    """Every event of one type in one campaign, in stream order, read from the stream itself."""
+    found, seq = [], 1
+    while True:
+        try:
+            msg = await bus.js.get_msg(
+                STREAM, seq=seq, subject=subject_for(campaign_id, event_type), next=True
+            )
+        except NotFoundError:
+            return found
+        found.append(decode(msg.data or b""))
+        seq = (msg.seq or seq) + 1

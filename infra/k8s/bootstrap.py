@@ -31,28 +31,14 @@ import nats.js.errors
 from nats.js import api
 
 from shared.blobs import BLOB_BUCKET
-from shared.bus import DUPLICATE_WINDOW_S, STREAM, Bus
+from shared.bus import STREAM, Bus, stream_config
 from shared.errors import NatsUnavailable
-from shared.events import SUBJECT_PREFIX, Producer
+from shared.events import Producer
 from shared.heartbeat import BUCKET, HEARTBEAT_TTL_S
 from shared.secrets import shown_url
 from shared.settings import Settings
 
 _TRANSIENT = (nats.errors.Error, nats.js.errors.Error, NatsUnavailable, TimeoutError, OSError)
-
-
-def _stream_config(replicas: int) -> api.StreamConfig:
-    """What Bus.ensure_stream() creates, with `replicas` replicas."""
-    return api.StreamConfig(
-        name=STREAM,
-        subjects=[f"{SUBJECT_PREFIX}.>"],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS,
-        duplicate_window=DUPLICATE_WINDOW_S,
-        max_msg_size=-1,
-        allow_direct=True,
-        num_replicas=replicas,
-    )
 
 
 async def _replicas(bus: Bus, stream: str) -> int | None:
@@ -79,7 +65,7 @@ async def create(bus: Bus, replicas: int) -> None:
         print(f"object store {BLOB_BUCKET} exists with {have} replica(s), left as it is", flush=True)
     have = await _replicas(bus, STREAM)
     if have is None:
-        await bus.js.add_stream(_stream_config(replicas))
+        await bus.js.add_stream(stream_config(replicas))
         print(f"created stream {STREAM} with {replicas} replicas", flush=True)
     elif have < replicas:
         config = (await bus.js.stream_info(STREAM)).config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -9,12 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared.bus import Bus
+from shared.events import Event
 from tests.conftest import service_env
+from tests.factories import PRODUCER
 
 ALPHALAB = str(Path(sys.executable).with_name("alphalab"))
 CHROMIUM = shutil.which("chromium")
@@ -80,3 +85,18 @@ def stream_messages(
                 count -= 1
                 if count == 0:
                     return
+
+
+def publish(url: str, events: list[Event]) -> None:
+    """Publish in a thread of its own: Playwright's sync API keeps an event loop running in a browser
+    test's thread, and a plain test's thread has none."""
+
+    async def publish_all() -> None:
+        bus = await Bus.connect(url, PRODUCER)
+        try:
+            await bus.publish_many(events)
+        finally:
+            await bus.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, publish_all()).result()

@@ -3,12 +3,10 @@ picking an earlier event on a campaign that goes on meanwhile; reading a run's h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,6 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from alphalab.artifacts import blob_file
 from shared.blobs import digest_of
-from shared.bus import Bus
 from shared.events import (
     AgentTurn,
     BaselineEvaluated,
@@ -32,8 +29,8 @@ from shared.events import (
 from shared.ledger import Ledger
 from shared.nats_server import EmbeddedNats
 from tests.conftest import service_env
-from tests.dashboard.conftest import ALPHALAB, CHROMIUM, Dashboard
-from tests.factories import PRODUCER, event
+from tests.dashboard.conftest import ALPHALAB, CHROMIUM, Dashboard, publish
+from tests.factories import event
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="install Debian's chromium (apt-get install chromium)"
@@ -232,24 +229,10 @@ def _campaign(home: Path) -> list[Event]:
     return [event(payload, "c1", position) for position, payload in enumerate(payloads, start=1)]
 
 
-def _publish(url: str, events: list[Event]) -> None:
-    """Publish in a thread of its own: Playwright's sync API keeps an event loop running in this one."""
-
-    async def publish() -> None:
-        bus = await Bus.connect(url, PRODUCER)
-        try:
-            await bus.publish_many(events)
-        finally:
-            await bus.close()
-
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, publish()).result()
-
-
 def test_pick_an_earlier_event_while_the_campaign_goes_on_then_read_a_runs_highlighted_code(
     nats_server: EmbeddedNats, home: Path, tmp_path: Path
 ) -> None:
-    _publish(nats_server.url, _campaign(home))  # positions 1-11
+    publish(nats_server.url, _campaign(home))  # positions 1-11
     with Dashboard(home, nats_url=nats_server.url) as dashboard, sync_playwright() as playwright:
         api = f"{dashboard.url}/api/campaigns/c1"
         assert len(httpx.get(f"{api}/turns?at=6").json()["turns"]) == 1  # the routes travel too
@@ -293,7 +276,7 @@ def test_pick_an_earlier_event_while_the_campaign_goes_on_then_read_a_runs_highl
         page.locator("#close-card").click()
 
         # The campaign goes on: the live page follows it, and the historical view stays as it is.
-        _publish(
+        publish(
             nats_server.url,
             [
                 event(_turn(home, 3), "c1", 12),

@@ -9,29 +9,18 @@ from pathlib import Path
 
 import httpx
 
-from shared.bus import STREAM, Bus
+from shared.bus import STREAM
 from shared.events import Event
 from shared.nats_server import EmbeddedNats
-from tests.dashboard.conftest import Dashboard, stream_messages
-from tests.factories import PRODUCER, small_campaign
+from tests.dashboard.conftest import Dashboard, publish, stream_messages
+from tests.factories import small_campaign
 from tests.infra.test_nats_configs import EMITS, bus_as, single_server, url
-
-
-def _publish(url: str, events: list[Event]) -> None:
-    async def publish() -> None:
-        bus = await Bus.connect(url, PRODUCER)
-        try:
-            await bus.publish_many(events)
-        finally:
-            await bus.close()
-
-    asyncio.run(publish())
 
 
 def _publish_as_writers(port: int, events: list[Event]) -> None:
     """Publish `events` in order, each as the user that infra/nats/accounts.conf lets emit its type."""
 
-    async def publish() -> None:
+    async def publish_each() -> None:
         writers = {user: await bus_as(user, port) for user in ("strategist", "worker", "explorer")}
         try:
             for e in events:
@@ -40,7 +29,7 @@ def _publish_as_writers(port: int, events: list[Event]) -> None:
             for bus in writers.values():
                 await bus.close()
 
-    asyncio.run(publish())
+    asyncio.run(publish_each())
 
 
 def _stored(port: int) -> int:
@@ -72,7 +61,7 @@ def test_a_page_that_reconnects_gets_every_line_of_the_log_once(
     nats_server: EmbeddedNats, home: Path
 ) -> None:
     ours, other = small_campaign("c1", runs=3), small_campaign("c2", runs=1)
-    _publish(nats_server.url, ours[:5])  # started, baseline, p0 created, started, finished: positions 1-5
+    publish(nats_server.url, ours[:5])  # started, baseline, p0 created, started, finished: positions 1-5
     with Dashboard(home, nats_url=nats_server.url) as dashboard:
         _wait_for_events(dashboard, "c1", 5)
         stream = f"{dashboard.url}/api/campaigns/c1/stream"
@@ -81,7 +70,7 @@ def test_a_page_that_reconnects_gets_every_line_of_the_log_once(
         assert _cards(first["page"], "finished") == ["p0"]
 
         # While the page is away: the next proposal of ours, interleaved with another campaign's events.
-        _publish(nats_server.url, [ours[5], *other[:2], ours[6], *other[2:], ours[7]])
+        publish(nats_server.url, [ours[5], *other[:2], ours[6], *other[2:], ours[7]])
         _wait_for_events(dashboard, "c1", 8)
         [(second_id, second)] = list(stream_messages(stream, 1, last_event_id=first_id))
         assert second_id == 5 + 3 + len(other)
@@ -109,7 +98,7 @@ def test_a_page_that_reconnects_gets_every_line_of_the_log_once(
         reader.start()
         time.sleep(1.0)
         assert len(received) == 1 and received[0][1]["events"] == []  # the page as it stands, no new line
-        _publish(nats_server.url, ours[8:9])
+        publish(nats_server.url, ours[8:9])
         reader.join(20)
         assert len(received) == 2
         pushed_id, pushed = received[1]
@@ -123,7 +112,7 @@ def test_time_travel_shows_the_lab_as_it_was_at_a_position_or_a_time(
     nats_server: EmbeddedNats, home: Path
 ) -> None:
     events = small_campaign("c1", runs=2)
-    _publish(nats_server.url, events)
+    publish(nats_server.url, events)
     with Dashboard(home, nats_url=nats_server.url) as dashboard:
         _wait_for_events(dashboard, "c1", len(events))
         page = f"{dashboard.url}/api/campaigns/c1"

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nats.js.errors import NotFoundError
 
 from services.explorer.harness import HarnessFailed, fetch
 from shared.bus import STREAM, Bus
@@ -23,13 +22,11 @@ from shared.events import (
     HarnessRejected,
     HarnessTested,
     PhaseFinished,
-    decode,
     encode,
-    subject_for,
 )
 from shared.inputs import Resolved
 from shared.nats_server import EmbeddedNats
-from tests.conftest import start_service, wait_for
+from tests.conftest import start_service, stream_events, wait_for
 from tests.factories import event
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -118,20 +115,6 @@ def _calls(adapter: Path) -> list[str]:
     return (adapter / "calls.log").read_text().split()
 
 
-async def _events(bus: Bus, campaign_id: str, event_type: str) -> list[Event]:
-    """Every event of one type in one campaign, in stream order."""
-    found, seq = [], 1
-    while True:
-        try:
-            msg = await bus.js.get_msg(
-                STREAM, seq=seq, subject=subject_for(campaign_id, event_type), next=True
-            )
-        except NotFoundError:
-            return found
-        found.append(decode(msg.data or b""))
-        seq = (msg.seq or seq) + 1
-
-
 async def _counts(bus: Bus, campaign_id: str) -> dict[str, int]:
     """How many messages the stream holds of each event type in a campaign."""
     prefix = f"{SUBJECT_PREFIX}.{campaign_id}."
@@ -141,13 +124,13 @@ async def _counts(bus: Bus, campaign_id: str) -> dict[str, int]:
 
 async def _explored(bus: Bus, campaign_id: str, timeout: float, log: Path) -> Event:
     async def finished() -> bool:
-        return bool(await _events(bus, campaign_id, "phase-finished"))
+        return bool(await stream_events(bus, campaign_id, "phase-finished"))
 
     try:
         await wait_for(finished, timeout, f"campaign {campaign_id} to be explored")
     except AssertionError:
         raise AssertionError(log.read_text()[-3000:]) from None
-    [done] = await _events(bus, campaign_id, "exploration-finished")
+    [done] = await stream_events(bus, campaign_id, "exploration-finished")
     return done
 
 
@@ -177,7 +160,7 @@ async def test_a_users_adapter_folder_and_data_file_are_explored_once(
     assert len(done.payload.plots) >= 3
     for name, digest in done.payload.plots.items():
         assert name.endswith(".png") and (await bus.blobs.get(digest)).startswith(PNG)
-    baselines = [e.payload for e in await _events(bus, "c1", "baseline-evaluated")]
+    baselines = [e.payload for e in await stream_events(bus, "c1", "baseline-evaluated")]
     assert baselines == [
         BaselineEvaluated(name="last-value", value=2.5, metrics={"rmse": 2.5, "mae": 2.0}),
         BaselineEvaluated(name="seasonal-naive", value=1.25, metrics={"rmse": 1.25, "mae": 1.0}),
@@ -196,12 +179,12 @@ async def test_a_users_adapter_folder_and_data_file_are_explored_once(
         **counts,
     }
     # The stand-in's harness has no grade command, so Phase 2 rejects it, its own candidate first.
-    [rejected] = await _events(bus, "c1", "harness-rejected")
+    [rejected] = await stream_events(bus, "c1", "harness-rejected")
     assert isinstance(rejected.payload, HarnessRejected)
     assert rejected.payload.reasons[0].startswith(
         "honest-candidate: the adapter's own candidate failed, so no hack was tried: invalid: "
     )
-    [tested] = await _events(bus, "c1", "harness-tested")
+    [tested] = await stream_events(bus, "c1", "harness-tested")
     assert isinstance(tested.payload, HarnessTested)
     assert tested.payload.failed == ("honest-candidate",), "hacks built on a broken candidate say nothing"
 
@@ -216,7 +199,7 @@ async def test_the_traffic_domain_is_explored_on_its_real_counts(
     findings = "\n".join(done.payload.findings)
     assert "22 sensors at 15 min steps" in findings and "strong daily cycle" in findings
     assert "baseline to beat:" in findings
-    assert len(await _events(bus, "traffic1", "baseline-evaluated")) >= 2
+    assert len(await stream_events(bus, "traffic1", "baseline-evaluated")) >= 2
     assert {"daily_profile.png", "correlation.png", "series_heatmap.png"} <= set(done.payload.plots)
 
 
@@ -230,12 +213,12 @@ async def test_an_explorer_killed_mid_exploration_explores_once_after_restart(
     await bus.publish(_campaign(adapter))
 
     async def started() -> bool:
-        return bool(await _events(bus, "c1", "phase-started"))
+        return bool(await stream_events(bus, "c1", "phase-started"))
 
     await wait_for(started, 60, "the explorer to start on the campaign")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    assert not await _events(bus, "c1", "exploration-finished"), "the kill must land mid-exploration"
+    assert not await stream_events(bus, "c1", "exploration-finished"), "the kill must land mid-exploration"
 
     process = start_service("explorer", nats_server.url, home, log)
     try:
@@ -265,12 +248,12 @@ async def test_a_broken_harness_ends_the_phase_as_failed_after_the_last_retry(
     adapter = _standin(tmp_path / "broken-adapter", fail=True)
     await bus.publish(_campaign(adapter))
     await _wait_for_failure(bus, home / "explorer.log")
-    [finished] = await _events(bus, "c1", "phase-finished")
+    [finished] = await stream_events(bus, "c1", "phase-finished")
     assert isinstance(finished.payload, PhaseFinished) and finished.payload.phase == "explore"
     assert finished.payload.outcome.startswith("failed: ") and "broken on purpose" in finished.payload.outcome
     await wait_for(lambda: _idle(bus), 30, "the explorer to ack the campaign")
-    assert await _events(bus, "c1", "event-rejected") == []
-    assert await _events(bus, "c1", "exploration-finished") == []
+    assert await stream_events(bus, "c1", "event-rejected") == []
+    assert await stream_events(bus, "c1", "exploration-finished") == []
     # Each try starts export and baselines together and kills the other when one fails, so a try
     # may log one command or both: three tries log at least three and at most six.
     calls = _calls(adapter)
@@ -279,7 +262,7 @@ async def test_a_broken_harness_ends_the_phase_as_failed_after_the_last_retry(
 
 async def _wait_for_failure(bus: Bus, log: Path) -> None:
     async def failed() -> bool:
-        return bool(await _events(bus, "c1", "phase-finished"))
+        return bool(await stream_events(bus, "c1", "phase-finished"))
 
     try:
         await wait_for(failed, 60, "the exploration to fail for good")

@@ -25,10 +25,10 @@ from services.worker.admission import Admission
 from services.worker.resources import Gpu, Pool
 from services.worker.service import DURABLE, GPU_DURABLE, SUBJECT
 from shared.bus import STREAM, Bus
-from shared.events import CampaignStarted, Event, ProposalCreated, RunResources, decode, subject_for
+from shared.events import CampaignStarted, Event, ProposalCreated, RunResources, decode
 from shared.heartbeat import alive
 from shared.nats_server import EmbeddedNats
-from tests.conftest import ROOT, service_env, wait_for
+from tests.conftest import ROOT, service_env, stream_events, wait_for
 from tests.factories import event
 from tests.services.fake_gpu import fake_smi, seen, standin_adapter
 
@@ -148,25 +148,16 @@ def workers(nats_server: EmbeddedNats, home: Path, tmp_path: Path) -> Iterator[_
         started.stop()
 
 
-async def _events(bus: Bus, campaign_id: str, event_type: str) -> list[Event]:
-    found, seq = [], 1
-    while True:
-        try:
-            msg = await bus.js.get_msg(
-                STREAM, seq=seq, subject=subject_for(campaign_id, event_type), next=True
-            )
-        except NotFoundError:
-            return found
-        found.append(decode(msg.data or b""))
-        seq = (msg.seq or seq) + 1
-
-
 async def _analyzed(bus: Bus, campaign_id: str, proposal_id: str) -> bool:
-    return any(e.payload.proposal_id == proposal_id for e in await _events(bus, campaign_id, "run-analyzed"))
+    return any(
+        e.payload.proposal_id == proposal_id for e in await stream_events(bus, campaign_id, "run-analyzed")
+    )
 
 
 async def _started_by(bus: Bus, campaign_id: str) -> dict[str, str]:
-    return {e.payload.proposal_id: e.payload.worker for e in await _events(bus, campaign_id, "run-started")}
+    return {
+        e.payload.proposal_id: e.payload.worker for e in await stream_events(bus, campaign_id, "run-started")
+    }
 
 
 async def _drained(bus: Bus, durable: str) -> bool:
