@@ -141,16 +141,18 @@ def new_campaign(
     return campaign_id, start
 
 
-async def announce(bus: Bus, campaign_id: str, start: CampaignStarted) -> None:
+async def announce(bus: Bus, campaign_id: str, start: CampaignStarted) -> int:
     """Ship the campaign's adapter and data file to the blob store, then publish its start naming them
-    by digest: from here on no service reads the operator's paths (see shared.inputs)."""
+    by digest: from here on no service reads the operator's paths (see shared.inputs). Returns the
+    stream sequence the start was stored at."""
     shipped = await ship(bus.blobs, load_domain(start.domain), start.data)
     start = start.model_copy(
         update={"adapter_digest": shipped.adapter_digest, "data_digest": shipped.data_digest}
     )
-    await bus.publish(
+    ack = await bus.publish(
         Event.new(start, campaign_id=campaign_id, producer=bus.producer, event_id=f"{campaign_id}-started")
     )
+    return ack.seq
 
 
 def _wall_seconds(brain: Brain, budget: Budget, experiments: int) -> float:
@@ -208,8 +210,7 @@ async def _on_lab(
     projection = LiveProjection(bus, campaign_id=campaign_id)
     await projection.start()
     try:
-        await announce(bus, campaign_id, start)
-        await projection.settle()
+        await projection.settle(through=await announce(bus, campaign_id, start))
         await _watch(None, bus, projection, campaign_id, console, None)
         view = projection.lab.campaigns[campaign_id]
         files = await _artifacts(bus, campaign_id, folder) if view.explored else {}
@@ -273,9 +274,8 @@ async def _campaign(
     projection = LiveProjection(bus, campaign_id=campaign_id)
     await projection.start()
     try:
-        if start is not None:
-            await announce(bus, campaign_id, start)
-        await projection.settle()
+        started = await announce(bus, campaign_id, start) if start is not None else 0
+        await projection.settle(through=started)
         if campaign_id not in projection.lab.campaigns:
             raise ConfigError(f"campaign {campaign_id!r} has no events in this lab's event log")
         await _watch(stack, bus, projection, campaign_id, console, on_tick)

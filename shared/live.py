@@ -141,13 +141,15 @@ class LiveProjection:
                 raise
             self._subscription = None  # the next caught_up() tries again
 
-    async def settle(self, timeout: float = 30.0) -> None:
-        """Wait until caught up, e.g. so that a decision sees the events it just published.
+    async def settle(self, timeout: float = 30.0, *, through: int = 0) -> None:
+        """Wait until caught up and, with `through` (the stream sequence a publish was acked at), until
+        that event is folded: so that a decision sees the events it just published. The consumer's own
+        count alone can say "nothing pending" before it has seen an event a cluster already acked.
 
         Raises NatsUnavailable if that takes longer than `timeout`: the bus is away (or far behind)."""
         try:
             async with asyncio.timeout(timeout):
-                while not await self.caught_up():
+                while not (await self.caught_up() and self._stream_seq >= through):
                     await asyncio.sleep(0.02)
         except TimeoutError as err:
             raise NatsUnavailable(f"the projection did not catch up in {timeout:g} s") from err
@@ -218,8 +220,8 @@ async def publish_decisions(
         events = [
             e.model_copy(update={"causation_id": caused_by, "correlation_id": caused_by}) for e in events
         ]
-    await bus.publish_many(events)
-    await projection.settle()
+    acks = await bus.publish_many(events)
+    await projection.settle(through=max((ack.seq for ack in acks), default=0))
 
 
 async def fold_stream(bus: Bus, *, campaign_id: str | None = None, timeout: float = 30.0) -> Lab:
