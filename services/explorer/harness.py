@@ -22,6 +22,7 @@ from shared.domain import Domain
 from shared.errors import AlphaLabError
 from shared.events import BaselineEvaluated
 from shared.inputs import Resolved
+from shared.tables import read_parquet
 
 __all__ = ["EXPORT_TIMEOUT_S", "BASELINES_TIMEOUT_S", "Exported", "HarnessFailed", "fetch"]
 
@@ -89,7 +90,7 @@ async def _run(argv: list[str], cwd: Path, timeout: float) -> bytes:
 def _read_matrix(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise HarnessFailed(f"the harness's export exited cleanly but wrote no {path.name}")
-    return pd.read_parquet(path)
+    return read_parquet(path)
 
 
 def _read_profile(folder: Path, stdout: bytes, argv: list[str]) -> Profile:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alphalab.sdk import DataError
+from alphalab.sdk import DataError, read_parquet
 
 TARGET = "label"
 _SEED = 20240601
@@ -64,7 +64,7 @@ def frame_of(table: Table, rows: np.ndarray) -> pd.DataFrame:
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        return read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: cannot be read as a table ({err})") from None
 
