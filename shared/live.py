@@ -67,6 +67,7 @@ class LiveProjection:
         self._stream_seq = 0  # stream sequence of the last message folded
         self.started_from = 0  # the stream sequence of the snapshot it started from (0: none)
         self._folded = 0  # consumer sequence (in the current subscription) of the last message folded
+        self.folded = asyncio.Event()  # set whenever an event is folded; whoever waits on it clears it
 
     @property
     def stream_seq(self) -> int:
@@ -110,6 +111,7 @@ class LiveProjection:
             if self._on_event is not None:
                 self._on_event(event)
         self._stream_seq, self._folded = sequence.stream, sequence.consumer
+        self.folded.set()
 
     async def caught_up(self) -> bool:
         """True when every event now in the stream that this projection follows has been folded.
@@ -159,10 +161,17 @@ class LiveProjection:
 
 
 async def follow(
-    bus: Bus, stop: asyncio.Event, every: float, step: Callable[[LiveProjection], Awaitable[None]]
+    bus: Bus,
+    stop: asyncio.Event,
+    every: float,
+    step: Callable[[LiveProjection], Awaitable[None]],
+    *,
+    on_events: bool = False,
 ) -> None:
     """A service's main loop: keep a projection of the whole stream and, while it is caught up, call
-    `step` on it every `every` seconds, with this instance's heartbeat reporting each turn.
+    `step` on it every `every` seconds, with this instance's heartbeat reporting each turn. With
+    `on_events`, also as soon as new events are folded (after `COALESCE_S`, so that a burst is one
+    turn): a decision waits for no clock, and an idle service does not turn more than it must.
 
     A step interrupted by the bus being away is tried again on a later turn; any other error ends the
     service (crash-only: it is restarted and rebuilds its projection, from the latest snapshot)."""
@@ -171,6 +180,7 @@ async def follow(
     try:
         async with Heartbeat(bus) as heartbeat:
             while not stop.is_set():
+                projection.folded.clear()
                 try:
                     if await projection.caught_up():
                         await step(projection)
@@ -179,10 +189,27 @@ async def follow(
                         raise
                     log.warning("step_interrupted_by_bus", error=repr(err))
                 heartbeat.turned(projection.stream_seq)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), every)
+                await _next_turn(stop, projection.folded if on_events else None, every)
     finally:
         await projection.stop()
+
+
+COALESCE_S = 0.02
+
+
+async def _next_turn(stop: asyncio.Event, folded: asyncio.Event | None, every: float) -> None:
+    """Wait `every` seconds, or until `stop`, or (if given) until `folded` is set and `COALESCE_S` more."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if folded is not None:
+        waits.append(asyncio.ensure_future(folded.wait()))
+    try:
+        await asyncio.wait(waits, timeout=every, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    if folded is not None and folded.is_set() and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), COALESCE_S)
 
 
 async def running_campaigns(lab: Lab, inputs: Inputs) -> list[tuple[CampaignView, Domain]]:

@@ -133,7 +133,7 @@ def importances(
     """How much each parameter explains the results so far (PED-ANOVA; empty with too few results)."""
     graded = [o for o in history if o.value is not None and not o.failed]
     study = _study(space, window(graded, direction), direction, None)
-    if len(study.trials) < 4:
+    if len(study.get_trials(deepcopy=False)) < 4:  # study.trials deep-copies every trial
         return {}
     try:
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 
 import structlog
@@ -33,13 +34,13 @@ from shared.settings import Settings
 __all__ = ["run"]
 
 log = structlog.get_logger(__name__)
-TICK_S = 0.5
+TICK_S = 2.0  # turns on every new event too: this is for what time alone decides (the wall-clock budget)
 
 
 async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
     strategist = _Strategist(bus, Inputs(bus.blobs, settings.inputs_cache))
     try:
-        await follow(bus, stop, TICK_S, strategist.step)
+        await follow(bus, stop, TICK_S, strategist.step, on_events=True)
     finally:
         await strategist.close()
 
@@ -54,12 +55,20 @@ class _Strategist:
         workers = len(await alive(self.bus, "worker"))
         for view, domain in await running_campaigns(projection.lab, self.inputs):
             async with self._publishing:
+                began = time.perf_counter()
                 decisions = decide(view, domain.manifest.search_space, workers=workers, now=datetime.now(UTC))
+                seconds = time.perf_counter() - began
                 if not decisions and view.brain == "llm":
                     decisions = await self._llm(projection, view, domain, workers)
                 if decisions:
                     await publish_decisions(self.bus, projection, view.campaign_id, decisions)
-                    log.info("decided", campaign_id=view.campaign_id, events=[d.key for d in decisions])
+                    log.info(
+                        "decided",
+                        campaign_id=view.campaign_id,
+                        events=[d.key for d in decisions],
+                        seconds=round(seconds, 4),  # the builtin decide alone (bench/scale.py reads it)
+                        results=view.results,
+                    )
         for campaign_id, task in list(self._turns.items()):
             if not task.done() and projection.lab.campaigns[campaign_id].status != "running":
                 task.cancel()  # the campaign ended (a budget, a stop): its turn's work would be dropped
