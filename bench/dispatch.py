@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import throwaway  # noqa: E402  (beside this script)
 from nats.aio.msg import Msg  # noqa: E402
 
 from alphalab.stack import Stack  # noqa: E402
 from shared.bus import Bus  # noqa: E402
-from shared.domain import ROLES  # noqa: E402
 from shared.events import (  # noqa: E402
     CampaignStarted,
     Event,
@@ -61,14 +61,7 @@ _HARNESS = (
 
 
 def write_adapter(folder: Path) -> Path:
-    (folder / "prompts").mkdir(parents=True)
-    (folder / "domain.toml").write_text(_MANIFEST)
-    (folder / "knowledge.md").write_text("nothing to know\n")
-    (folder / "candidate.py").write_text(_CANDIDATE)
-    (folder / "harness.py").write_text(_HARNESS)
-    for role in ROLES:
-        (folder / "prompts" / f"{role}.md").write_text(f"{role}\n")
-    return folder
+    return throwaway.write_adapter(folder, manifest=_MANIFEST, candidate=_CANDIDATE, harness=_HARNESS)
 
 
 async def latencies(bus: Bus, live: _Recorder, campaign: str, count: int) -> list[float]:

@@ -35,12 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import throwaway  # beside this script
 from rich.console import Console
 from rich.table import Table
 
 from alphalab.campaign import run_campaign
 from alphalab.stack import Stack
-from shared.domain import ROLES
 from shared.events import ProposalCreated, RunAnalyzed, RunStarted
 from shared.ledger import Ledger
 from shared.projections import CampaignView
@@ -109,14 +109,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def write_adapter(folder: Path) -> Path:
-    (folder / "prompts").mkdir(parents=True)
-    (folder / "domain.toml").write_text(_MANIFEST)
-    (folder / "knowledge.md").write_text("nothing to know\n")
-    (folder / "candidate.py").write_text(_CANDIDATE)
-    (folder / "harness.py").write_text(_HARNESS)
-    for role in ROLES:
-        (folder / "prompts" / f"{role}.md").write_text(f"{role}\n")
-    return folder
+    return throwaway.write_adapter(folder, manifest=_MANIFEST, candidate=_CANDIDATE, harness=_HARNESS)
 
 
 @dataclass
