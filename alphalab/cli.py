@@ -71,6 +71,9 @@ _campaign = click.option(
 def main(log_level: str) -> None:
     """AlphaLab: an autonomous research lab whose every step is an event in an auditable log."""
     configure_logging("console", log_level)
+    # SIGTERM (kill, a container stop) ends any command as Ctrl-C does: a command that started a stack
+    # stops its services (they run in sessions of their own) instead of leaving them running orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -85,7 +88,6 @@ def up(home: Path | None, nats_url: str | None) -> None:
     Services restart if they crash. Other services join with ALPHALAB_NATS_URL set to the printed URL.
     """
     settings = Settings.load(home=home, nats_url=nats_url)
-    signal.signal(signal.SIGTERM, _interrupt)
     with Stack(settings) as stack:
         stack.start("ledger")
         shown = shown_url(stack.nats_url)

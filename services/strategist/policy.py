@@ -252,6 +252,7 @@ def _proposals(view: CampaignView, space: Sequence[SpaceParam], workers: int) ->
             seed=first,
             startup=startup,
             fixed=hint[2] if hint else None,
+            study_key=view.campaign_id,
         )
         why = "explore: random start-up sample" if len(tried) < startup else "exploit: TPE"
         planned += [(config, why, None) for config in configs]

@@ -1,13 +1,18 @@
-"""Optuna ask/tell over an adapter's search space, rebuilt from the campaign's results each time.
+"""Optuna ask/tell over an adapter's search space, from the campaign's results.
 
-The study lives only in memory and is rebuilt from the event log for every decision, so the
-Strategist has no private state to lose: a restarted Strategist proposes exactly as it would have.
-Conditional parameters (`when`) are asked define-by-run, which TPE handles natively.
+The study is a function of the event log: built from the campaign's results (a window of them), so
+the Strategist has no state of its own to lose. Within one process a campaign's study is kept between
+decisions and brought up to date with what changed (`_Kept`): a finished run is told to its trial, a
+new proposal added; what it asked is told failed once the configurations are out (TPE passes over
+failed trials, and the proposals come back from the log as running ones). So a kept study and one built
+afresh from the same log, as after a restart, propose the same configurations (a test holds it to
+that). Conditional parameters (`when`) are asked define-by-run, which TPE handles natively.
 
-A study holds at most `WINDOW` trials (`window`): every pending one, the best finished ones, and the
-latest others. Both rebuilding a study and each TPE ask cost time in proportion to its trials (at
-10,000 trials, 2 s to rebuild and 0.3 s an ask), so without the window a long campaign's decisions
-would slow down without end; with it, a decision costs the same at any length.
+A study holds a window of the history (`window`): every pending trial, the best finished ones, and
+the latest others from a start that moves in steps, so that between two steps the window only grows
+at its end and the kept study can follow it. Building a study and each TPE ask cost time in
+proportion to its trials (at 10,000 trials, 2 s to build and 0.3 s an ask): without the window a long
+campaign's decisions would slow down without end; with it, they cost the same at any length.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
@@ -61,25 +66,24 @@ class Outcome:
     failed: bool = False
 
 
-WINDOW = 1000  # trials in a study at most
+WINDOW = 1000  # trials in a study, about: the latest WINDOW at most, and a quarter of that best before them
 
 
 def window(history: Sequence[Outcome], direction: Direction, size: int | None = None) -> list[Outcome]:
-    """At most `size` (default `WINDOW`) of `history` (oldest first), in its order: every pending
-    outcome, the `size`/4 best finished ones, then the latest of the rest. The whole history if it is
-    no longer."""
+    """The part of `history` (oldest first) a study holds, in its order: the whole history while it is
+    no longer than `size` (default `WINDOW`); after that, the latest outcomes from a start that moves
+    in steps of `size`/4 (so between `size` * 3/4 and `size` of them), preceded by every pending one
+    and the `size`/4 best finished ones of those before the start."""
     size = size or WINDOW
     if len(history) <= size:
         return list(history)
-    pending = {i for i, o in enumerate(history) if o.value is None and not o.failed}
-    finished = [i for i, o in enumerate(history) if o.value is not None and not o.failed]
-    ranked = sorted(finished, key=lambda i: history[i].value or 0.0, reverse=direction == "maximize")
-    kept = pending | set(ranked[: size // 4])
-    for index in range(len(history) - 1, -1, -1):
-        if len(kept) >= size:
-            break
-        kept.add(index)
-    return [history[i] for i in sorted(kept)]
+    step = max(1, size // 4)
+    start = ((len(history) - size) // step + 1) * step
+    older = history[:start]
+    pending = {i for i, o in enumerate(older) if o.value is None and not o.failed}
+    finished = [i for i, o in enumerate(older) if o.value is not None and not o.failed]
+    ranked = sorted(finished, key=lambda i: older[i].value or 0.0, reverse=direction == "maximize")
+    return [older[i] for i in sorted(pending | set(ranked[:step]))] + list(history[start:])
 
 
 def distributions(space: Sequence[SpaceParam]) -> dict[str, BaseDistribution]:
@@ -103,27 +107,33 @@ def propose(
     seed: int,
     startup: int,
     fixed: dict[str, Any] | None = None,
+    study_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """`count` new configurations: random for the first `startup` trials, TPE after that; the first
-    with the `fixed` values (an operator's hint), the others sampled around them.
+    with the `fixed` values (an operator's hint), the others sampled around them. With `study_key` (a
+    campaign's id) the study is kept for the next call with that key, which only brings it up to date.
 
     Pending configurations are told to TPE as running trials (constant liar), so one batch spreads
     out instead of proposing the same point to every idle worker.
     """
-    sampler = optuna.samplers.TPESampler(
+    kept = _kept_study(space, window(history, direction), direction, study_key)
+    kept.study.sampler = optuna.samplers.TPESampler(
         seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
     )
-    study = _study(space, window(history, direction), direction, sampler)
-    if fixed:
-        study.enqueue_trial(fixed, skip_if_exists=False)  # the first trial asked takes these values
-    configs = []
+    if fixed and count:
+        kept.study.enqueue_trial(fixed, skip_if_exists=False)  # the first trial asked takes these values
+    configs, asked = [], []
     for _ in range(count):
-        trial = study.ask()
+        trial = kept.study.ask()
         config: dict[str, Any] = {}
         for p in space:
             if _active(space, p.name, config):
                 config[p.name] = _suggest(trial, p)
         configs.append(config)
+        asked.append(trial)
+    for trial in asked:  # they come back from the log as the proposals they became
+        kept.study.tell(trial, state=TrialState.FAIL)
+    kept.size += len(asked)
     return configs
 
 
@@ -148,24 +158,90 @@ def _study(
     direction: Direction,
     sampler: optuna.samplers.BaseSampler | None,
 ) -> optuna.Study:
-    dists = distributions(space)
-    study = optuna.create_study(direction=direction, sampler=sampler)
+    kept = _Kept(optuna.create_study(direction=direction, sampler=sampler), direction, distributions(space))
     for outcome in history:
+        kept.add(space, outcome)
+    return kept.study
+
+
+@dataclass
+class _Kept:
+    """A study and the outcomes it holds, trial for trial (`trials[i]` is the number of the trial of
+    `outcomes[i]`); `size` counts every trial in it, those told failed after an ask too."""
+
+    study: optuna.Study
+    direction: Direction
+    dists: dict[str, BaseDistribution]
+    outcomes: list[Outcome] = field(default_factory=list)
+    trials: list[int] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, space: Sequence[SpaceParam], outcome: Outcome) -> None:
+        dists = self.dists
         params = {k: v for k, v in outcome.config.items() if k in dists and _active(space, k, outcome.config)}
         used = {k: dists[k] for k in params}
         if outcome.failed:
-            study.add_trial(
+            self.study.add_trial(
                 optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=used)
             )
         elif outcome.value is not None:
-            study.add_trial(optuna.trial.create_trial(value=outcome.value, params=params, distributions=used))
+            self.study.add_trial(
+                optuna.trial.create_trial(value=outcome.value, params=params, distributions=used)
+            )
         else:
-            study.enqueue_trial(params, skip_if_exists=False)
-            trial = study.ask()  # held open: a running trial that TPE's constant liar accounts for
+            self.study.enqueue_trial(params, skip_if_exists=False)
+            trial = self.study.ask()  # held open: a running trial that TPE's constant liar accounts for
             for p in space:
                 if p.name in params:
                     _suggest(trial, p)  # returns the enqueued value, recording it on the trial
-    return study
+        self.outcomes.append(outcome)
+        self.trials.append(self.size)
+        self.size += 1
+
+    def catch_up(self, space: Sequence[SpaceParam], held: Sequence[Outcome]) -> bool:
+        """Make the study hold `held`, if that only adds outcomes at the end and finishes pending ones;
+        False (and nothing changed) otherwise."""
+        if len(held) < len(self.outcomes) or self.size > 2 * len(held) + 64:  # mostly asked trials: rebuild
+            return False
+        finished = []
+        for index, (old, new) in enumerate(zip(self.outcomes, held, strict=False)):
+            if old == new:
+                continue
+            if old.config != new.config or old.value is not None or old.failed:
+                return False
+            finished.append(index)
+        for index in finished:
+            outcome = held[index]
+            if outcome.failed:
+                self.study.tell(self.trials[index], state=TrialState.FAIL)
+            else:
+                self.study.tell(self.trials[index], outcome.value)
+            self.outcomes[index] = outcome
+        for outcome in held[len(self.outcomes) :]:
+            self.add(space, outcome)
+        return True
+
+
+_KEPT: dict[str, _Kept] = {}  # by campaign id: the studies of this process's latest campaigns
+_KEEP = 8
+
+
+def _kept_study(
+    space: Sequence[SpaceParam], held: Sequence[Outcome], direction: Direction, key: str | None
+) -> _Kept:
+    """The study of `held`: the one kept under `key` brought up to date if it can be, else a new one."""
+    kept = _KEPT.pop(key, None) if key is not None else None
+    if kept is None or kept.direction != direction or not kept.catch_up(space, held):
+        # built with a sampler of its own: building never draws on the one that will ask
+        building = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(0))
+        kept = _Kept(building, direction, distributions(space))
+        for outcome in held:
+            kept.add(space, outcome)
+    if key is not None:
+        _KEPT[key] = kept
+        while len(_KEPT) > _KEEP:
+            del _KEPT[next(iter(_KEPT))]
+    return kept
 
 
 def check_config(space: Sequence[SpaceParam], config: dict[str, Any]) -> str | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from services.strategist import search
 from services.strategist.lessons import outcomes
 from services.strategist.policy import ANALYSIS_GRACE_S, decide
 from services.strategist.search import Outcome, window
@@ -427,17 +429,55 @@ def test_the_builtin_brain_follows_a_hint_that_names_parameters_in_its_next_prop
 
 
 def test_a_long_history_is_windowed_to_the_pending_the_best_and_the_latest() -> None:
-    """A study of a long campaign holds at most the window's trials, so a decision costs the same at
-    any length (rebuilding a study and each TPE ask are linear in its trials)."""
+    """A study of a long campaign holds about the window's trials, so a decision costs the same at
+    any length (building a study and each TPE ask are linear in its trials)."""
     history = [Outcome({"x": i}, float(i % 97)) for i in range(5000)]
     history[10] = Outcome({"x": "running"}, None)  # pending, however old
     history[20] = Outcome({"x": "crashed"}, None, failed=True)
     kept = window(history, "minimize", size=400)
-    assert len(kept) == 400 and kept == sorted(kept, key=history.index)  # in the history's order
+    assert 300 + 100 <= len(kept) <= 400 + 100 + 1 and kept == sorted(kept, key=history.index)  # in order
     assert history[10] in kept and history[20] not in kept
     best = sorted((o for o in history if o.value is not None), key=lambda o: o.value or 0)[:100]
     assert all(o in kept for o in best)
-    assert history[-250:] == kept[-250:]  # and the latest
+    assert history[-300:] == kept[-300:]  # and the latest
     assert window(history[:300], "minimize", size=400) == history[:300]
     highest = sorted((o for o in history if o.value is not None), key=lambda o: -(o.value or 0))[:100]
     assert all(o in window(history, "maximize", size=400) for o in highest)  # the best by the direction
+
+
+def test_the_window_only_grows_at_its_end_between_its_steps() -> None:
+    """So that a kept study can follow it by adding trials: its start moves every size/4 outcomes."""
+    history = [Outcome({"x": i}, float((i * 37) % 101)) for i in range(1000)]
+    moved = 0
+    for n in range(400, 999):
+        before, after = (
+            window(history[:n], "minimize", size=400),
+            window(history[: n + 1], "minimize", size=400),
+        )
+        if after[: len(before)] != before:
+            moved += 1
+    assert moved == 5  # at 500, 600, 700, 800 and 900: once per step of 100, never in between
+
+
+def test_a_kept_study_proposes_what_a_study_built_afresh_from_the_log_would(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The Strategist keeps each campaign's study between decisions and only brings it up to date; a
+    restarted one builds it from the log. Both must propose the same: through finished and failed
+    runs, proposals that were dropped or replaced before publishing, a hint, and the window's steps."""
+    monkeypatch.setattr(search, "WINDOW", 40)
+    rng = random.Random(3)
+    history: list[Outcome] = []
+    for turn in range(90):
+        fixed = {"model": "b"} if turn % 17 == 5 else None
+        kwargs = dict(direction="minimize", count=rng.randint(1, 3), seed=turn, startup=6, fixed=fixed)
+        kept = search.propose(SPACE, history, study_key="campaign", **kwargs)  # type: ignore[arg-type]
+        afresh = search.propose(SPACE, history, **kwargs)  # type: ignore[arg-type]
+        assert kept == afresh, f"turn {turn}"
+        for config in kept:
+            if rng.random() < 0.15:
+                continue  # never published
+            history.append(Outcome({} if rng.random() < 0.05 else config, None))
+        for index, outcome in enumerate(history):  # some running ones finish
+            if outcome.value is None and not outcome.failed and rng.random() < 0.6:
+                failed = rng.random() < 0.1
+                value = None if failed else rng.random() + 0.1 * len(outcome.config)
+                history[index] = Outcome(outcome.config, value, failed=failed)
