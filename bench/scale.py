@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -278,6 +279,7 @@ def main() -> int:
     )
     parser.add_argument("--block", type=int, default=1000, help="experiments per row")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)  # killed, it stops the stack's services as Ctrl-C does
     console = Console(stderr=True)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home")
@@ -298,6 +300,10 @@ def main() -> int:
             return 1  # it never reached Phase 3: the reason says why
         report(Console(), settings.home, result.campaign_id, watch, args.block)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import structlog
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from shared.bus import Bus
@@ -159,18 +159,23 @@ async def beat_of(bus: Bus, service: str, instance: str) -> Beat | None:
 
 
 async def alive(bus: Bus, service: str | None = None) -> list[Beat]:
-    """The instances whose heartbeat has not expired, optionally of one service."""
+    """The instances whose heartbeat has not expired, optionally of one service.
+
+    The keys are the bucket stream's subjects (one stream-info request), not `KeyValue.keys()`: that
+    opens a consumer per call, which the server keeps: services that ask every turn had left 1,000 of
+    them within minutes (bench/scale.py), and the server then refused more ("maximum consumers limit
+    reached"), crashing them."""
     kv = await _bucket(bus)
+    prefix = f"$KV.{BUCKET}."
+    subjects = f"{prefix}{service}.>" if service else f"{prefix}>"
     try:
-        keys = await kv.keys()
-    except (NoKeysError, TimeoutError):  # none yet, or a listing that timed out under load
+        info = await bus.js.stream_info(f"KV_{BUCKET}", subjects_filter=subjects)
+    except TimeoutError:  # a listing that timed out under load
         return []
     beats = []
-    for key in keys:
-        if service is not None and not key.startswith(f"{service}."):
-            continue
-        with contextlib.suppress(Exception):  # expired between listing and reading
-            entry = await kv.get(key)
+    for subject in info.state.subjects or {}:
+        with contextlib.suppress(Exception):  # expired or deleted between listing and reading
+            entry = await kv.get(subject.removeprefix(prefix))
             if entry.value:
                 beats.append(Beat.parse(entry.value))
     return beats
