@@ -294,36 +294,22 @@ class Bus:
     ) -> None:
         """Feed events to `handler` a batch at a time (for an ack-all consumer): one ack per batch.
 
-        The next batch is fetched and decoded while the handler works on this one (a handler that
-        stores in a thread overlaps the two); batches are still handled one at a time, in order, and
-        each is acked only after its handler returned. A handler error propagates and ends the
-        consumer: a batch reader that owns its position restarts from what it committed, which keeps
-        its log in stream order.
+        A handler error propagates and ends the consumer: a batch reader that owns its position
+        restarts from what it committed, which keeps its log in stream order.
         """
-        handling: asyncio.Task[None] | None = None
-        last: Msg | None = None  # the last message of the batch being handled
-        try:
-            while not stop.is_set():
-                msgs = await self._fetch(subscription, batch)
-                events: list[tuple[Event, Delivery]] = []
-                for msg in msgs:
-                    try:
-                        events.append((decode(msg.data), _delivery(msg)))
-                    except MalformedEvent as err:
-                        await self.reject(msg, str(err))
-                if handling is not None:
-                    await handling
-                    handling = None
-                    await last.ack()  # type: ignore[union-attr]
-                if msgs:
-                    handling = asyncio.create_task(handler(events)) if events else None
-                    last = msgs[-1]
-                    if handling is None:
-                        await last.ack()
-        finally:
-            if handling is not None:
-                await handling  # stopping: store what was fetched, then report it
-                await last.ack()  # type: ignore[union-attr]
+        while not stop.is_set():
+            msgs = await self._fetch(subscription, batch)
+            if not msgs:
+                continue
+            events: list[tuple[Event, Delivery]] = []
+            for msg in msgs:
+                try:
+                    events.append((decode(msg.data), _delivery(msg)))
+                except MalformedEvent as err:
+                    await self.reject(msg, str(err))
+            if events:
+                await handler(events)
+            await msgs[-1].ack()
 
     async def _deliver(self, msg: Msg, handler: Handler, max_deliver: int) -> None:
         try:

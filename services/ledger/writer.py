@@ -41,7 +41,7 @@ async def run(bus: Bus, stop: asyncio.Event, settings: Settings) -> None:
 
         async def handle(batch: Sequence[tuple[Event, Delivery]]) -> None:
             nonlocal stored_up_to
-            new = await asyncio.to_thread(store_batch, ledger, batch, stored_up_to)  # DuckDB frees the GIL
+            new = store_batch(ledger, batch, stored_up_to)
             stored_up_to = max(stored_up_to, batch[-1][1].stream_seq)
             log.debug("batch_stored", fetched=len(batch), new=new, stored_up_to=stored_up_to)
 
