@@ -120,20 +120,25 @@ def propose(
     kept.study.sampler = optuna.samplers.TPESampler(
         seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
     )
-    if fixed and count:
-        kept.study.enqueue_trial(fixed, skip_if_exists=False)  # the first trial asked takes these values
     configs, asked = [], []
-    for _ in range(count):
-        trial = kept.study.ask()
-        config: dict[str, Any] = {}
-        for p in space:
-            if _active(space, p.name, config):
-                config[p.name] = _suggest(trial, p)
-        configs.append(config)
-        asked.append(trial)
-    for trial in asked:  # they come back from the log as the proposals they became
-        kept.study.tell(trial, state=TrialState.FAIL)
-    kept.size += len(asked)
+    try:
+        if fixed and count:
+            kept.study.enqueue_trial(fixed, skip_if_exists=False)  # the first trial asked takes these
+        for _ in range(count):
+            trial = kept.study.ask()
+            config: dict[str, Any] = {}
+            for p in space:
+                if _active(space, p.name, config):
+                    config[p.name] = _suggest(trial, p)
+            configs.append(config)
+            asked.append(trial)
+        for trial in asked:  # running until the batch is asked (constant liar spreads it), then failed:
+            kept.study.tell(trial, state=TrialState.FAIL)  # they come back from the log as proposals
+        kept.size += len(asked)
+    except BaseException:
+        if study_key is not None:
+            _KEPT.pop(study_key, None)  # a study in a state it does not know: the next call builds one
+        raise
     return configs
 
 
