@@ -163,10 +163,19 @@ def _study(
     direction: Direction,
     sampler: optuna.samplers.BaseSampler | None,
 ) -> optuna.Study:
+    return _built(space, history, direction, sampler).study
+
+
+def _built(
+    space: Sequence[SpaceParam],
+    history: Sequence[Outcome],
+    direction: Direction,
+    sampler: optuna.samplers.BaseSampler | None,
+) -> _Kept:
     kept = _Kept(optuna.create_study(direction=direction, sampler=sampler), direction, distributions(space))
     for outcome in history:
         kept.add(space, outcome)
-    return kept.study
+    return kept
 
 
 @dataclass
@@ -238,10 +247,7 @@ def _kept_study(
     kept = _KEPT.pop(key, None) if key is not None else None
     if kept is None or kept.direction != direction or not kept.catch_up(space, held):
         # built with a sampler of its own: building never draws on the one that will ask
-        building = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(0))
-        kept = _Kept(building, direction, distributions(space))
-        for outcome in held:
-            kept.add(space, outcome)
+        kept = _built(space, held, direction, optuna.samplers.RandomSampler(0))
     if key is not None:
         _KEPT[key] = kept
         while len(_KEPT) > _KEEP:
