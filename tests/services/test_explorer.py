@@ -212,8 +212,13 @@ async def test_an_explorer_killed_mid_exploration_explores_once_after_restart(
     process = start_service("explorer", nats_server.url, home, log)
     await bus.publish(_campaign(adapter))
 
-    async def started() -> bool:
-        return bool(await stream_events(bus, "c1", "phase-started"))
+    async def started() -> bool:  # its harness's export running (phase-started alone can precede it)
+        calls = adapter / "calls.log"
+        return (
+            bool(await stream_events(bus, "c1", "phase-started"))
+            and calls.exists()
+            and "export" in _calls(adapter)
+        )
 
     await wait_for(started, 60, "the explorer to start on the campaign")
     process.send_signal(signal.SIGKILL)
